@@ -1,0 +1,4 @@
+//! pactor: args → config → operation.
+pub fn run() -> i32 {
+    0
+}
