@@ -2,3 +2,5 @@
 //! an owned fetch plan (files, sizes, sha256, mirrors) and it returns verified
 //! files in a download directory.
 #![warn(missing_docs)]
+
+pub mod torrent;
