@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The whole pactor test suite, in the order a failure is cheapest to read:
+#
+#   1. cargo build --release --locked        (the binary pactest drives)
+#   2. cargo nextest run / cargo test         (unit + integration tests, tests/it)
+#   3. scripts/pactest.sh                     (pacman's own suite: pacman, pactor,
+#                                              pactor -x; fails on a parity gap)
+#
+#   scripts/test.sh [--lint] [--no-pactest] [--no-cargo-test] [-- PACTEST ARGS]
+#
+#   --lint   also run `cargo fmt --all --check` and
+#            `cargo clippy --workspace --all-targets --locked -- -D warnings`
+#
+# Every step runs even when an earlier one failed (except that nothing runs
+# without a build); the exit status is non-zero when any step failed.
+# Expects the environment of `./setup.sh env` (./setup.sh test provides it).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+lint=0
+pactest=1
+cargo_test=1
+pactest_args=()
+while (($#)); do
+    case "$1" in
+        --lint) lint=1 ;;
+        --no-pactest) pactest=0 ;;
+        --no-cargo-test) cargo_test=0 ;;
+        --) shift; pactest_args=("$@"); break ;;
+        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) printf 'test.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# Upper bounds, so that a hung test cannot keep CI busy for hours.
+CARGO_TEST_TIMEOUT="${PACTOR_CARGO_TEST_TIMEOUT:-1800}"
+PACTEST_TIMEOUT="${PACTOR_PACTEST_TIMEOUT:-1200}"
+
+results=()
+failed=0
+step() { # name command...
+    local name="$1" start=$SECONDS rc
+    shift
+    printf '\n==> %s\n' "$name" >&2
+    "$@"
+    rc=$?
+    local took=$((SECONDS - start))
+    if ((rc == 0)); then
+        results+=("ok      $name (${took}s)")
+    else
+        results+=("FAILED  $name (exit $rc, ${took}s)")
+        failed=1
+    fi
+    return "$rc"
+}
+
+report() {
+    printf '\n==> summary\n'
+    printf '  %s\n' "${results[@]}"
+    if ((failed)); then printf 'test suite: FAILED\n'; else printf 'test suite: OK\n'; fi
+}
+
+if ((lint)); then
+    step "cargo fmt --check" cargo fmt --all --check
+    step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+if ! step "cargo build --release" cargo build --release --locked; then
+    report
+    exit 1
+fi
+
+if ((cargo_test)); then
+    if cargo nextest --version >/dev/null 2>&1; then
+        step "cargo nextest run" timeout --foreground -k 30 "$CARGO_TEST_TIMEOUT" \
+            cargo nextest run --workspace --locked --no-fail-fast
+        # nextest does not run doctests.
+        step "cargo test --doc" timeout --foreground -k 30 "$CARGO_TEST_TIMEOUT" \
+            cargo test --workspace --locked --doc
+    else
+        step "cargo test" timeout --foreground -k 30 "$CARGO_TEST_TIMEOUT" \
+            cargo test --workspace --locked --no-fail-fast
+    fi
+fi
+
+if ((pactest)); then
+    step "pactest parity (pacman, pactor, pactor -x)" timeout --foreground -k 30 "$PACTEST_TIMEOUT" \
+        "$ROOT/scripts/pactest.sh" --pactor "$TARGET_DIR/release/pactor" "${pactest_args[@]}"
+fi
+
+report
+exit "$failed"
