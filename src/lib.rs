@@ -1,4 +1,6 @@
 //! pactor: args → config → operation.
+pub mod mktorrent;
+
 pub fn run() -> i32 {
     0
 }
