@@ -1,0 +1,59 @@
+//! pacman's soft interrupt (`src/pacman/sighandler.c`): SIGINT or SIGHUP
+//! during a commit asks libalpm to stop at a safe point; at any other time the
+//! database lock is released and pactor exits with 128 + the signal. Files
+//! already in the cache (and the engine's verified pieces) stay.
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+static HANDLE: AtomicPtr<alpm_sys::alpm_handle_t> = AtomicPtr::new(std::ptr::null_mut());
+
+fn xwrite(fd: i32, msg: &[u8]) {
+    // SAFETY: write(2) is async-signal-safe; the buffer is valid.
+    unsafe {
+        libc::write(fd, msg.as_ptr().cast(), msg.len());
+    }
+}
+
+extern "C" fn soft_interrupt(signum: libc::c_int) {
+    if signum == libc::SIGINT {
+        xwrite(2, b"\nInterrupt signal received\n");
+    } else {
+        xwrite(2, b"\nHangup signal received\n");
+    }
+    let handle = HANDLE.load(Ordering::SeqCst);
+    if !handle.is_null() {
+        // SAFETY: the handle stays alive while registered (see `register`);
+        // alpm_trans_interrupt only sets a flag.
+        if unsafe { alpm_sys::alpm_trans_interrupt(handle) } == 0 {
+            return;
+        }
+        // SAFETY: alpm_unlock only unlinks the lock file.
+        unsafe {
+            alpm_sys::alpm_unlock(handle);
+        }
+    }
+    xwrite(1, b"\n");
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + signum) }
+}
+
+/// Installs the handler for SIGINT and SIGHUP.
+pub fn install() {
+    // SAFETY: installing a handler that only calls async-signal-safe code.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = soft_interrupt as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaddset(&mut action.sa_mask, libc::SIGINT);
+        libc::sigaddset(&mut action.sa_mask, libc::SIGHUP);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
+    }
+}
+
+/// Makes `handle` the one the handler interrupts or unlocks; `None` before
+/// the handle is released.
+pub fn register(handle: Option<*mut alpm_sys::alpm_handle_t>) {
+    HANDLE.store(handle.unwrap_or(std::ptr::null_mut()), Ordering::SeqCst);
+}

@@ -1,0 +1,373 @@
+//! `-x`: pactor's engine takes over the downloads of a transaction.
+//!
+//! libalpm fixes each package's download size when the transaction is
+//! prepared, so a file placed in the cache after `trans_prepare` would be
+//! downloaded again. pactor therefore answers libalpm's fetch callback
+//! (`alpm_option_set_fetchcb`): libalpm calls it one file at a time at commit;
+//! on the first call for a planned file pactor downloads the whole plan in
+//! parallel into its own directory (never a CacheDir, see DESIGN), verifies
+//! each file against the sync db, and then answers every call by moving the
+//! verified file into libalpm's download directory. libalpm keeps its own
+//! signature checks and server fallback, and nothing is fetched twice.
+//!
+//! Files the plan does not cover (a `.sig` libalpm asks for anyway, a URL
+//! target) are fetched alone through the same engine.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alpm::{Alpm, FetchResult};
+use pactor_fetch::{FetchItem, FetchPlan, ItemKind, Limits, Url};
+
+use crate::cli::Args;
+use crate::config::Config;
+use crate::resolve::{self, PlannedFile};
+use crate::ui::bars::EngineReporter;
+use crate::ui::callbacks::Ui;
+use crate::ui::output;
+
+/// One `-x` run: the plan, where the engine works, and what it delivered.
+struct Run {
+    /// pactor's download directory (partials, resume records).
+    download_dir: PathBuf,
+    limits: Limits,
+    planned: Vec<PlannedFile>,
+    /// Verified files by name, waiting to be handed to libalpm.
+    ready: HashMap<String, PathBuf>,
+    /// Files the plan run could not deliver, with the reason.
+    failed: HashMap<String, String>,
+    engine_ran: bool,
+    bars: bool,
+}
+
+thread_local! {
+    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+}
+
+/// pactor's state directory for this configuration: `StateDir` from
+/// pactor.conf when set, else `pactor` beside the database directory
+/// (`/var/lib/pactor` for the default `/var/lib/pacman`), so a sandboxed
+/// root keeps its state inside the sandbox.
+pub fn state_dir(cfg: &Config) -> PathBuf {
+    if cfg.pactor.state_dir != Path::new(crate::env::DEFAULT_STATE_DIR) {
+        return cfg.pactor.state_dir.clone();
+    }
+    let db = Path::new(cfg.dbpath.trim_end_matches('/'));
+    db.parent().unwrap_or(Path::new("/")).join("pactor")
+}
+
+/// Registers the fetch callback for a `-x` run.
+pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
+    let download_dir = state_dir(cfg).join("partial");
+    let rate = args
+        .value("download-limit")
+        .and_then(|v| crate::config::parse_rate(v).ok())
+        .unwrap_or(cfg.pactor.download_limit);
+    let limits = Limits {
+        max_download_rate: (rate > 0).then_some(rate),
+        ..Default::default()
+    };
+    let bars = ui.borrow().bars.enabled();
+    RUN.with(|r| {
+        *r.borrow_mut() = Some(Run {
+            download_dir,
+            limits,
+            planned: Vec::new(),
+            ready: HashMap::new(),
+            failed: HashMap::new(),
+            engine_ran: false,
+            bars,
+        })
+    });
+    handle.set_fetch_cb((), |url, localpath, force, _| fetch_cb(url, Path::new(localpath), force));
+}
+
+/// Takes the fetch plan from the prepared transaction (no-op without `-x`).
+pub fn before_commit(handle: &Alpm, _ui: &Ui) {
+    RUN.with(|r| {
+        if let Some(run) = r.borrow_mut().as_mut() {
+            run.planned = resolve::fetch_plan(handle).files;
+        }
+    });
+}
+
+fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
+    let filename = url.rsplit('/').next().unwrap_or(url).to_owned();
+    let dest = localpath.join(&filename);
+    if dest.exists() && !force && !filename.ends_with(".sig") && !is_planned(&filename) {
+        return FetchResult::FileExists;
+    }
+    let planned = is_planned(&filename);
+    if planned {
+        let must_run = RUN.with(|r| r.borrow().as_ref().is_some_and(|run| !run.engine_ran));
+        if must_run {
+            run_plan();
+        }
+    }
+    let ready = RUN.with(|r| r.borrow_mut().as_mut().and_then(|run| run.ready.remove(&filename)));
+    let path = match ready {
+        Some(p) => p,
+        None => match fetch_single(url, &filename) {
+            Ok(p) => p,
+            Err(e) => {
+                output::error(&format!("failed retrieving file '{filename}' from {}: {e}", host_of(url)));
+                return FetchResult::Err;
+            }
+        },
+    };
+    match place(&path, &dest) {
+        Ok(()) => FetchResult::Ok,
+        Err(e) => {
+            output::error(&format!(
+                "could not move {} into {}: {}",
+                path.display(),
+                localpath.display(),
+                output::strerror(&e)
+            ));
+            FetchResult::Err
+        }
+    }
+}
+
+fn host_of(url: &str) -> String {
+    Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
+}
+
+fn is_planned(filename: &str) -> bool {
+    RUN.with(|r| {
+        r.borrow().as_ref().is_some_and(|run| {
+            run.planned
+                .iter()
+                .any(|f| f.filename == filename || (f.want_sig && format!("{}.sig", f.filename) == filename))
+        })
+    })
+}
+
+/// Renames a verified file into libalpm's directory (copying across file
+/// systems), never leaving a partial file there.
+fn place(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let tmp = to.with_extension("pactor-tmp");
+            std::fs::copy(from, &tmp)?;
+            std::fs::rename(&tmp, to)?;
+            let _ = std::fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Splits mirrors into local `file://` directories (copied directly) and
+/// network URLs (the engine).
+fn split_mirrors(servers: &[String]) -> (Vec<PathBuf>, Vec<Url>) {
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for s in servers {
+        match Url::parse(s) {
+            Ok(u) if u.scheme() == "file" => {
+                if let Ok(p) = u.to_file_path() {
+                    local.push(p);
+                }
+            }
+            Ok(u) if matches!(u.scheme(), "http" | "https") => remote.push(u),
+            _ => {}
+        }
+    }
+    (local, remote)
+}
+
+/// Copies a file from a local mirror into the download dir and checks it.
+fn copy_local(dirs: &[PathBuf], filename: &str, size: Option<u64>, sha256: Option<[u8; 32]>, into: &Path) -> Option<PathBuf> {
+    for dir in dirs {
+        let src = dir.join(filename);
+        let Ok(meta) = std::fs::metadata(&src) else { continue };
+        if size.is_some_and(|s| s != meta.len()) {
+            continue;
+        }
+        let dest = into.join(filename);
+        let part = into.join(format!("{filename}.part"));
+        if std::fs::copy(&src, &part).is_err() {
+            continue;
+        }
+        if let Some(want) = sha256 {
+            match pactor_fetch::verify::sha256_file(&part) {
+                Ok(got) if got == want => {}
+                _ => {
+                    let _ = std::fs::remove_file(&part);
+                    continue;
+                }
+            }
+        }
+        if std::fs::rename(&part, &dest).is_ok() {
+            return Some(dest);
+        }
+    }
+    None
+}
+
+/// Downloads the whole plan in parallel (first planned call at commit).
+fn run_plan() {
+    let Some((planned, download_dir, limits, bars)) = RUN.with(|r| {
+        let mut b = r.borrow_mut();
+        let run = b.as_mut()?;
+        run.engine_ran = true;
+        Some((run.planned.clone(), run.download_dir.clone(), run.limits.clone(), run.bars))
+    }) else {
+        return;
+    };
+    if let Err(e) = std::fs::create_dir_all(&download_dir) {
+        output::error(&format!(
+            "could not create directory {}: {}",
+            download_dir.display(),
+            output::strerror(&e)
+        ));
+        return;
+    }
+    let mut ready = HashMap::new();
+    let mut items = Vec::new();
+    for f in &planned {
+        let sha = f.sha256.as_deref().and_then(parse_sha256);
+        let (local, remote) = split_mirrors(&f.servers);
+        let mut wanted = vec![(f.filename.clone(), Some(f.size), sha, ItemKind::Package)];
+        if f.want_sig {
+            wanted.push((format!("{}.sig", f.filename), None, None, ItemKind::Signature));
+        }
+        for (name, size, sha, kind) in wanted {
+            if let Some(p) = copy_local(&local, &name, size, sha, &download_dir) {
+                ready.insert(name, p);
+                continue;
+            }
+            if remote.is_empty() {
+                continue;
+            }
+            items.push(FetchItem {
+                filename: name,
+                size,
+                sha256: sha,
+                mirrors: remote.clone(),
+                torrent: None,
+                kind,
+            });
+        }
+    }
+    let mut failed = HashMap::new();
+    if !items.is_empty() {
+        let plan = FetchPlan {
+            items,
+            download_dir: download_dir.clone(),
+            limits,
+            options: Default::default(),
+        };
+        let reporter = Arc::new(EngineReporter::new(bars));
+        let result = pactor_fetch::fetch_all_blocking(plan, reporter.clone());
+        let outcome = match result {
+            Ok(o) => o,
+            Err(pactor_fetch::FetchError::Failed { failures, partial }) => {
+                for f in failures {
+                    failed.insert(f.filename.clone(), f.to_string());
+                }
+                *partial
+            }
+            Err(e) => {
+                output::error(&e.to_string());
+                Default::default()
+            }
+        };
+        for f in &outcome.files {
+            ready.insert(f.filename.clone(), f.path.clone());
+        }
+        reporter.summary(&outcome.summary);
+    }
+    RUN.with(|r| {
+        if let Some(run) = r.borrow_mut().as_mut() {
+            run.ready.extend(ready);
+            run.failed.extend(failed);
+        }
+    });
+}
+
+/// One file outside the plan (or one the plan run failed on): from a local
+/// mirror directly, else through the engine with its own URL's directory as
+/// the only mirror.
+fn fetch_single(url: &str, filename: &str) -> Result<PathBuf, String> {
+    let (download_dir, limits, failed_before) = RUN.with(|r| {
+        let b = r.borrow();
+        match b.as_ref() {
+            Some(run) => (run.download_dir.clone(), run.limits.clone(), run.failed.get(filename).cloned()),
+            None => (PathBuf::from("/tmp"), Limits::default(), None),
+        }
+    });
+    if let Some(reason) = failed_before {
+        return Err(reason);
+    }
+    std::fs::create_dir_all(&download_dir).map_err(|e| output::strerror(&e))?;
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    let (local, remote) = split_mirrors(&[base.to_owned()]);
+    if let Some(p) = copy_local(&local, filename, None, None, &download_dir) {
+        return Ok(p);
+    }
+    if remote.is_empty() {
+        return Err("file not found".into());
+    }
+    let plan = FetchPlan {
+        items: vec![FetchItem {
+            filename: filename.to_owned(),
+            size: None,
+            sha256: None,
+            mirrors: remote,
+            torrent: None,
+            kind: if filename.ends_with(".sig") {
+                ItemKind::Signature
+            } else {
+                ItemKind::Package
+            },
+        }],
+        download_dir,
+        limits,
+        options: Default::default(),
+    };
+    match pactor_fetch::fetch_all_blocking(plan, Arc::new(pactor_fetch::NoopReporter)) {
+        Ok(mut o) if !o.files.is_empty() => Ok(o.files.remove(0).path),
+        Ok(_) => Err("nothing delivered".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_hex() {
+        let hex = "00".repeat(31) + "ff";
+        let mut want = [0u8; 32];
+        want[31] = 255;
+        assert_eq!(parse_sha256(&hex), Some(want));
+        assert_eq!(parse_sha256("zz"), None);
+    }
+
+    #[test]
+    fn mirrors_split_by_scheme() {
+        let (l, r) = split_mirrors(&["file:///srv/repo".into(), "http://127.0.0.1:1/x".into(), "ftp://x".into()]);
+        assert_eq!(l, vec![PathBuf::from("/srv/repo")]);
+        assert_eq!(r.len(), 1);
+    }
+}
