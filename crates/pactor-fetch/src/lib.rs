@@ -3,4 +3,19 @@
 //! files in a download directory.
 #![warn(missing_docs)]
 
+pub mod engine;
+pub mod error;
+mod http;
+mod mirrors;
+pub mod plan;
+pub mod reporter;
+pub mod resume;
+pub mod verify;
+
+pub use engine::{fetch_all, fetch_all_blocking, FetchOutcome, FetchSummary, FetchedFile};
+pub use error::{FetchError, FileFailure, SourceAttempt, SourceError};
+pub use plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
+pub use reporter::{BenchReason, ItemId, NoopReporter, Reporter, SourceKind};
+pub use url::Url;
+
 pub mod torrent;

@@ -1,0 +1,179 @@
+//! Errors of the engine. A failed download names the file and every source
+//! tried with what each did, because that is what a user needs to pick a
+//! mirror to blame (pacman prints `failed retrieving file '…' from host : …`
+//! for each one).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::engine::FetchOutcome;
+
+/// Why a run of the engine did not deliver every file.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Some files could not be downloaded from any source; the rest are in
+    /// `partial`.
+    #[error("{}", DisplayFailures(.failures))]
+    Failed {
+        /// One entry per file that failed.
+        failures: Vec<FileFailure>,
+        /// The files that did arrive, and the run's summary.
+        partial: Box<FetchOutcome>,
+    },
+    /// The plan cannot be carried out as given.
+    #[error("invalid fetch plan: {0}")]
+    InvalidPlan(String),
+    /// The download directory (or a file in it) could not be used.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What the engine was doing.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The async runtime of the blocking wrapper could not start.
+    #[error("could not start the download runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// One file that could not be downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFailure {
+    /// The file name from the plan.
+    pub filename: String,
+    /// Every source tried, in the order first tried.
+    pub attempts: Vec<SourceAttempt>,
+    /// A reason not tied to one source (e.g. a checksum that never matched).
+    pub note: Option<String>,
+}
+
+/// What one source did for one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceAttempt {
+    /// The URL asked.
+    pub url: String,
+    /// Its last answer, in words (`404 Not Found`, `connection refused`, …).
+    pub outcome: String,
+}
+
+impl fmt::Display for FileFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "failed retrieving file '{}'", self.filename)?;
+        if let Some(note) = &self.note {
+            write!(f, " ({note})")?;
+        }
+        if self.attempts.is_empty() {
+            return write!(f, ": no source to try");
+        }
+        write!(f, " from ")?;
+        for (i, attempt) in self.attempts.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{} ({})", attempt.url, attempt.outcome)?;
+        }
+        Ok(())
+    }
+}
+
+struct DisplayFailures<'a>(&'a [FileFailure]);
+
+impl fmt::Display for DisplayFailures<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, failure) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, "; ")?;
+            }
+            write!(f, "{failure}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why one request to one mirror did not deliver its bytes. Kept apart from
+/// [`FetchError`]: these are normal events the scheduler reacts to, and only
+/// end up in a [`SourceAttempt`] when a file fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// TCP or TLS connect failed (refused, unreachable, timed out).
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The mirror answered with an HTTP error status.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// A range request answered with something else than the range asked.
+    #[error("bad range reply: {0}")]
+    BadRange(String),
+    /// The mirror's file has another size than the sync db's.
+    #[error("file has size {found}, expected {expected}")]
+    WrongSize {
+        /// What the mirror announced.
+        found: u64,
+        /// What the plan says.
+        expected: u64,
+    },
+    /// The body ended before the bytes asked for.
+    #[error("connection closed early")]
+    ShortBody,
+    /// An unsized file grew past the allowed maximum.
+    #[error("file larger than {0} bytes")]
+    TooLarge(u64),
+    /// Nothing arrived for too long.
+    #[error("stalled (no data for {0:.1?})")]
+    Stalled(std::time::Duration),
+    /// The mirror was much slower than the others.
+    #[error("too slow")]
+    Slow,
+    /// Any other transport error.
+    #[error("{0}")]
+    Transport(String),
+    /// Writing the received bytes failed (local disk).
+    #[error("write failed: {0}")]
+    Write(String),
+}
+
+impl SourceError {
+    /// Whether this error says the file is not (or not in this version) on
+    /// the mirror, as opposed to the mirror being broken.
+    pub fn is_missing_file(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Status(404 | 410) | SourceError::WrongSize { .. }
+        )
+    }
+
+    /// Whether this error says the mirror as a whole is unusable right now.
+    pub fn is_mirror_down(&self) -> bool {
+        matches!(self, SourceError::Connect(_) | SourceError::Stalled(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_names_every_source() {
+        let failure = FileFailure {
+            filename: "a.pkg.tar.zst".into(),
+            attempts: vec![
+                SourceAttempt {
+                    url: "http://one/a.pkg.tar.zst".into(),
+                    outcome: "HTTP 404".into(),
+                },
+                SourceAttempt {
+                    url: "http://two/a.pkg.tar.zst".into(),
+                    outcome: "connection failed: refused".into(),
+                },
+            ],
+            note: None,
+        };
+        assert_eq!(
+            failure.to_string(),
+            "failed retrieving file 'a.pkg.tar.zst' from http://one/a.pkg.tar.zst (HTTP 404), \
+             http://two/a.pkg.tar.zst (connection failed: refused)"
+        );
+    }
+}

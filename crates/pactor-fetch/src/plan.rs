@@ -1,0 +1,196 @@
+//! The engine's input: an owned list of files to fetch, where to put them and
+//! how hard to push. The resolver builds it from a prepared libalpm
+//! transaction (every package libalpm would download, plus its detached
+//! `.sig` when the sync db carries none); nothing in here borrows from alpm, so
+//! the plan can cross threads and process boundaries.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// Everything one run of the engine downloads.
+#[derive(Debug, Clone)]
+pub struct FetchPlan {
+    /// The files, in the order libalpm would download them. Order matters only
+    /// as a preference: earlier items get connections first.
+    pub items: Vec<FetchItem>,
+    /// pactor's own download directory. Partial files (`<file>.part`) and
+    /// resume records live here and verified files are renamed into it. It must
+    /// never be a pacman CacheDir: libalpm resumes a `<file>.part` it finds
+    /// there by appending at its size, which corrupts out-of-order data.
+    pub download_dir: PathBuf,
+    /// User-facing limits (pactor.conf and flags).
+    pub limits: Limits,
+    /// Timeouts and tuning constants; tests shorten them.
+    pub options: FetchOptions,
+}
+
+/// One file to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchItem {
+    /// Bare file name, e.g. `zstd-1.5.6-1-x86_64.pkg.tar.zst`; the URL of the
+    /// file on a mirror is `<mirror>/<filename>`. Must not contain `/`.
+    pub filename: String,
+    /// Exact size from the sync db; `None` when unknown (detached signatures).
+    pub size: Option<u64>,
+    /// sha256 from the sync db, when it has one.
+    pub sha256: Option<[u8; 32]>,
+    /// The repo's `Server` URLs in pacman's order, without the file name.
+    pub mirrors: Vec<Url>,
+    /// Where a torrent for this file might be found. Unused by the HTTP half
+    /// of the engine; the torrent half decides whether it is usable.
+    pub torrent: Option<TorrentSource>,
+    /// What the file is.
+    pub kind: ItemKind,
+}
+
+/// What a [`FetchItem`] is; only reported, the engine treats both alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    /// A package archive.
+    Package,
+    /// A detached `.sig` for a package.
+    Signature,
+}
+
+/// Where the torrent of a package may come from (a hint, never trusted: the
+/// sync db's size and sha256 stay the authority).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TorrentSource {
+    /// A `.torrent` already stored on disk.
+    File(PathBuf),
+    /// URLs to try, first ones first (`TorrentServer` templates, then
+    /// `<Server>/<filename>.torrent`).
+    Urls(Vec<Url>),
+}
+
+/// Limits chosen by the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Global download limit in bytes per second over all connections;
+    /// `None` for unlimited.
+    pub max_download_rate: Option<u64>,
+    /// Most HTTP connections open at once over all mirrors.
+    pub max_connections: usize,
+    /// Most HTTP connections to one mirror (scheme, host and port).
+    pub max_connections_per_mirror: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_download_rate: None,
+            max_connections: 48,
+            // Four keep a 30 ms-latency mirror busy between requests without
+            // looking like abuse; aria2c's default is one, browsers use six.
+            max_connections_per_mirror: 4,
+        }
+    }
+}
+
+/// Timeouts and tuning constants. Fill with `..Default::default()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchOptions {
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// A request that receives no byte for this long while another mirror is
+    /// making progress is cancelled and its mirror benched.
+    pub stall_timeout: Duration,
+    /// With no other mirror to go to, how long a request may receive nothing
+    /// before it is retried (pacman's own limit is 10 s under 1 B/s).
+    pub lone_stall_timeout: Duration,
+    /// A mirror slower than this fraction of the best mirror's rate ...
+    pub slow_ratio: f64,
+    /// ... for this long is benched.
+    pub slow_window: Duration,
+    /// Pause before the same mirror is asked again for a file after an error.
+    pub retry_delay: Duration,
+    /// Errors one mirror may cause for one file before it is given up for it.
+    pub max_errors_per_mirror: u32,
+    /// Errors (of any file) after which a mirror is benched for the run.
+    pub max_mirror_errors: u32,
+    /// Unit of resume bookkeeping: a file is a row of blocks of this size,
+    /// and every range request starts on a block boundary.
+    pub block_size: u64,
+    /// Upper bound of one range request.
+    pub max_request_size: u64,
+    /// A request is sized to take about this long at its mirror's rate.
+    pub request_duration: Duration,
+    /// How often the resume record of a partial file is rewritten.
+    pub resume_interval: Duration,
+    /// fsync partial data before the resume record that vouches for it, and
+    /// the record itself; off only in tests.
+    pub fsync: bool,
+    /// Largest file accepted when the plan gives no size (signatures).
+    pub max_unknown_size: u64,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// How often the scheduler checks for stalls and slow mirrors.
+    pub tick: Duration,
+}
+
+/// Environment variable that, when set, makes [`FetchOptions::default`] use
+/// no retry delay (for test suites that drive the engine from outside).
+pub const NO_RETRY_DELAY_ENV: &str = "PACTOR_NO_RETRY_DELAY";
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        let no_delay = std::env::var_os(NO_RETRY_DELAY_ENV).is_some();
+        FetchOptions {
+            connect_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(3),
+            lone_stall_timeout: Duration::from_secs(10),
+            slow_ratio: 1.0 / 8.0,
+            slow_window: Duration::from_secs(4),
+            retry_delay: if no_delay {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(500)
+            },
+            max_errors_per_mirror: 3,
+            max_mirror_errors: 6,
+            block_size: 256 * 1024,
+            max_request_size: 16 * 1024 * 1024,
+            request_duration: Duration::from_secs(1),
+            resume_interval: Duration::from_millis(100),
+            fsync: true,
+            max_unknown_size: 16 * 1024 * 1024,
+            user_agent: concat!("pactor/", env!("CARGO_PKG_VERSION")).to_owned(),
+            tick: Duration::from_millis(100),
+        }
+    }
+}
+
+impl FetchItem {
+    /// The URL of this file on `mirror`: `<mirror>/<filename>`, as pacman
+    /// builds it (one slash between, whatever the Server ends with).
+    pub fn url_on(&self, mirror: &Url) -> Result<Url, url::ParseError> {
+        let base = mirror.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/{}", self.filename))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_joins_with_one_slash() {
+        let item = FetchItem {
+            filename: "a-1-1-x86_64.pkg.tar.zst".into(),
+            size: None,
+            sha256: None,
+            mirrors: vec![],
+            torrent: None,
+            kind: ItemKind::Package,
+        };
+        for base in ["http://m/core/os/x86_64", "http://m/core/os/x86_64/"] {
+            let url = item.url_on(&Url::parse(base).unwrap()).unwrap();
+            assert_eq!(
+                url.as_str(),
+                "http://m/core/os/x86_64/a-1-1-x86_64.pkg.tar.zst"
+            );
+        }
+    }
+}

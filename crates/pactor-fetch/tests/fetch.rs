@@ -1,0 +1,465 @@
+//! The HTTP half of the engine against real servers on 127.0.0.1 with
+//! injected faults. Every test has an overall time limit.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pactor_fetch::reporter::{CollectingReporter, Event};
+use pactor_fetch::{fetch_all, BenchReason, FetchError, ItemId, Limits, SourceKind};
+use support::*;
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mirror_fetches_packages_and_signature() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[5 * MIB + 123, 100_000, 1]).with_sig();
+        let mirror = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        let outcome = fetch_all(
+            plan(files.items(&[mirror.url()]), dir.path()),
+            reporter.clone(),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        assert_eq!(outcome.files.len(), 4);
+        assert_eq!(outcome.summary.files, 4);
+        assert_eq!(outcome.summary.packages, 3);
+        let total: u64 = files.map.values().map(|d| d.len() as u64).sum();
+        assert_eq!(outcome.summary.bytes_from_mirrors, total);
+        assert_eq!(outcome.summary.bytes_from_peers, 0);
+        // Progress adds up to each file's size, all from mirrors.
+        for (i, name) in files.names.iter().enumerate() {
+            assert_eq!(
+                reporter.net_bytes(ItemId(i)),
+                files.get(name).len() as i64,
+                "{name}"
+            );
+        }
+        assert!(reporter.events().iter().all(
+            |e| !matches!(e, Event::Progress { source, .. } if *source != SourceKind::Mirror)
+        ));
+        assert!(matches!(reporter.events().last(), Some(Event::Finish(_))));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[24 * MIB, 3 * MIB, 200_000, 50_000]).with_sig();
+        let good = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(20_000_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let stalls = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                stall_after: Some(MIB as u64),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let hang = spawn_hang().await;
+        let dead = dead_url();
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        let start = Instant::now();
+        let mirrors = [dead, hang, stalls.url(), good.url()];
+        fetch_all(plan(files.items(&mirrors), dir.path()), reporter.clone())
+            .await
+            .unwrap();
+        let took = start.elapsed();
+        assert_placed(&files, dir.path());
+        // ~28 MB at 20 MB/s is 1.4 s; a stall costs one stall timeout (1 s).
+        assert!(took < Duration::from_secs(6), "took {took:?}");
+        let benched = reporter.benched();
+        assert_eq!(benched.len(), 3, "{benched:?}");
+        assert!(benched
+            .iter()
+            .any(|(_, r)| matches!(r, BenchReason::Unreachable(_))));
+        assert_eq!(
+            benched
+                .iter()
+                .filter(|(_, r)| matches!(r, BenchReason::Stalled))
+                .count(),
+            2,
+            "{benched:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_404_names_every_source() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[300_000]);
+        let missing = Faults {
+            not_found: true,
+            ..Faults::default()
+        };
+        let a = spawn_mirror(files.map.clone(), missing.clone()).await;
+        let b = spawn_mirror(files.map.clone(), missing).await;
+        let dead = dead_url();
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        let err = fetch_all(
+            plan(files.items(&[a.url(), b.url(), dead.clone()]), dir.path()),
+            reporter.clone(),
+        )
+        .await
+        .unwrap_err();
+        let FetchError::Failed { failures, partial } = &err else {
+            panic!("{err}")
+        };
+        assert!(partial.files.is_empty());
+        assert_eq!(failures.len(), 1);
+        let text = err.to_string();
+        assert!(text.contains(&files.names[0]), "{text}");
+        for url in [a.url(), b.url(), dead] {
+            assert!(
+                text.contains(&format!("{url}/{}", files.names[0])),
+                "{text}"
+            );
+        }
+        assert!(text.contains("HTTP 404"), "{text}");
+        assert!(text.contains("connection failed"), "{text}");
+        assert!(!dir.path().join(&files.names[0]).exists());
+        assert!(reporter
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::ItemFailed { .. })));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_mirror_is_detected_and_avoided() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[6 * MIB, 100_000]);
+        let bad = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                corrupt: true,
+                ..Faults::default()
+            },
+        )
+        .await;
+        let good = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(30_000_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        fetch_all(
+            plan(files.items(&[bad.url(), good.url()]), dir.path()),
+            reporter.clone(),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        let warnings: Vec<_> = reporter
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Warning(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        assert!(!warnings.is_empty());
+        assert!(
+            warnings.iter().all(|w| w.contains("sha256")),
+            "{warnings:?}"
+        );
+        // The liar is found and benched, the honest mirror is not.
+        let benched = reporter.benched();
+        assert_eq!(benched.len(), 1, "{benched:?}");
+        assert!(benched[0].0.contains(&bad.addr.to_string()), "{benched:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_only_mirror_fails_and_places_nothing() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[2 * MIB]);
+        let bad = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                corrupt: true,
+                ..Faults::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let err = fetch_all(
+            plan(files.items(&[bad.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sha256"), "{text}");
+        assert!(text.contains(&bad.addr.to_string()), "{text}");
+        assert!(!dir.path().join(&files.names[0]).exists());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_version_on_a_mirror_is_skipped() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[3 * MIB, 10_000]);
+        let stale = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                other_version: true,
+                ..Faults::default()
+            },
+        )
+        .await;
+        let good = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        fetch_all(
+            plan(files.items(&[stale.url(), good.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_without_range_support_still_serves() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[4 * MIB, 70_000]);
+        let plain = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                no_ranges: true,
+                ..Faults::default()
+            },
+        )
+        .await;
+        // Alone: it is the only source, so it serves whole files.
+        let dir = tempfile::tempdir().unwrap();
+        fetch_all(
+            plan(files.items(&[plain.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        // With a ranged mirror beside it.
+        let ranged = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        fetch_all(
+            plan(files.items(&[plain.url(), ranged.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_mirror_is_benched_and_fast_ones_carry_the_load() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[40 * MIB]);
+        let slow = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(500_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let fast = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(20_000_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        let start = Instant::now();
+        fetch_all(
+            plan(files.items(&[slow.url(), fast.url()]), dir.path()),
+            reporter.clone(),
+        )
+        .await
+        .unwrap();
+        let took = start.elapsed();
+        assert_placed(&files, dir.path());
+        // 42 MB at 20 MB/s: 2.1 s; allow for the slow window and slack.
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        let benched = reporter.benched();
+        assert!(
+            benched
+                .iter()
+                .any(|(m, r)| m.contains(&slow.addr.to_string())
+                    && matches!(r, BenchReason::Slow { .. })),
+            "{benched:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_share_by_speed() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[30 * MIB, 8 * MIB]);
+        let caps = [16_000_000u64, 8_000_000, 4_000_000];
+        let mut mirrors = Vec::new();
+        for cap in caps {
+            mirrors.push(
+                spawn_mirror(
+                    files.map.clone(),
+                    Faults {
+                        rate: Some(cap),
+                        latency: Duration::from_millis(10),
+                        ..Faults::default()
+                    },
+                )
+                .await,
+            );
+        }
+        let urls: Vec<_> = mirrors.iter().map(|m| m.url()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let outcome = fetch_all(
+            plan(files.items(&urls), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        let took = start.elapsed().as_secs_f64();
+        assert_placed(&files, dir.path());
+        let bytes = (38 * MIB) as f64;
+        let limit = caps.iter().sum::<u64>() as f64;
+        let efficiency = bytes / took / limit;
+        eprintln!(
+            "3 mirrors 16/8/4 MB/s: {took:.2} s, {:.0}% of the sum of caps, wasted {}",
+            efficiency * 100.0,
+            outcome.summary.bytes_discarded
+        );
+        // Each mirror got work roughly by its speed.
+        let sent: Vec<u64> = mirrors.iter().map(|m| m.sent()).collect();
+        assert!(sent[0] > sent[1] && sent[1] > sent[2], "{sent:?}");
+        // Unoptimised sha256 and engine, with other tests sharing the
+        // cores, say nothing about speed; the real target (0.85) is for the
+        // benchmark on a release build.
+        if !cfg!(debug_assertions) {
+            assert!(efficiency > 0.7, "{efficiency}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_rate_limit_holds() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[3 * MIB, MIB]);
+        let a = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let b = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan(files.items(&[a.url(), b.url()]), dir.path());
+        plan.limits = Limits {
+            max_download_rate: Some(2_000_000),
+            ..Limits::default()
+        };
+        let start = Instant::now();
+        fetch_all(plan, Arc::new(CollectingReporter::default()))
+            .await
+            .unwrap();
+        let took = start.elapsed().as_secs_f64();
+        assert_placed(&files, dir.path());
+        let rate = (4 * MIB) as f64 / took;
+        assert!(rate < 2_300_000.0 && rate > 1_500_000.0, "rate {rate:.0}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_small_files_quickly() {
+    within(Duration::from_secs(30), async {
+        let sizes: Vec<usize> = (0..300).map(|i| 20_000 + (i * 7919) % 200_000).collect();
+        let files = Files::new(&sizes);
+        let a = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                latency: Duration::from_millis(5),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let b = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                latency: Duration::from_millis(5),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let outcome = fetch_all(
+            plan(files.items(&[a.url(), b.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        let took = start.elapsed();
+        assert_placed(&files, dir.path());
+        assert_eq!(outcome.files.len(), 300);
+        eprintln!("300 small files: {took:?}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        // Every file whole in one request (none is bigger than a block).
+        assert_eq!(
+            a.requests.load(std::sync::atomic::Ordering::Relaxed)
+                + b.requests.load(std::sync::atomic::Ordering::Relaxed),
+            300
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_file_from_an_earlier_run_is_not_downloaded_again() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[MIB, 5000]);
+        let mirror = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(&files.names[0]), files.get(&files.names[0])).unwrap();
+        // A stale copy of the second: must be replaced.
+        std::fs::write(dir.path().join(&files.names[1]), b"stale").unwrap();
+        let outcome = fetch_all(
+            plan(files.items(&[mirror.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        assert_eq!(mirror.sent(), 5000);
+        assert_eq!(outcome.summary.bytes_resumed, MIB as u64);
+    })
+    .await;
+}
