@@ -153,6 +153,27 @@ pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
     Ok(handle)
 }
 
+/// A sync db's `CacheServer`s (alpm.rs has no binding).
+trait CacheServers {
+    fn cache_servers(&self) -> Vec<String>;
+}
+
+impl CacheServers for alpm::Db {
+    fn cache_servers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        // SAFETY: a registered db; the list and strings belong to libalpm.
+        unsafe {
+            let mut node = alpm_sys::alpm_db_get_cache_servers(self.as_ptr());
+            while !node.is_null() {
+                let s = std::ffi::CStr::from_ptr((*node).data as *const std::ffi::c_char);
+                out.push(s.to_string_lossy().into_owned());
+                node = (*node).next;
+            }
+        }
+        out
+    }
+}
+
 /// alpm.rs has no binding for `alpm_db_add_cache_server` (pacman 7's
 /// `CacheServer`), so call libalpm directly.
 fn add_cache_server(db: *mut alpm_sys::alpm_db_t, url: &str) {
@@ -250,7 +271,11 @@ pub fn fetch_plan(handle: &Alpm) -> FetchPlan {
             filename: filename.to_owned(),
             size: pkg.size().max(0) as u64,
             sha256: pkg.sha256sum().map(str::to_owned),
-            servers: db.servers().iter().map(str::to_owned).collect(),
+            servers: db
+                .cache_servers()
+                .into_iter()
+                .chain(db.servers().iter().map(str::to_owned))
+                .collect(),
             want_sig: checks_sigs(level) && pkg.base64_sig().is_none(),
         });
     }

@@ -40,6 +40,8 @@ struct Run {
     failed: HashMap<String, String>,
     engine_ran: bool,
     bars: bool,
+    /// Every `CacheServer` of the configuration.
+    cache_servers: Vec<String>,
 }
 
 thread_local! {
@@ -79,6 +81,7 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
             failed: HashMap::new(),
             engine_ran: false,
             bars,
+            cache_servers: cfg.repos.iter().flat_map(|r| r.cache_servers.iter().cloned()).collect(),
         })
     });
     handle.set_fetch_cb((), |url, localpath, force, _| fetch_cb(url, Path::new(localpath), force));
@@ -96,10 +99,10 @@ pub fn before_commit(handle: &Alpm, _ui: &Ui) {
 fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
     let filename = url.rsplit('/').next().unwrap_or(url).to_owned();
     let dest = localpath.join(&filename);
-    if dest.exists() && !force && !filename.ends_with(".sig") && !is_planned(&filename) {
+    let planned = is_planned(&filename);
+    if dest.exists() && !force && !planned && !filename.ends_with(".sig") {
         return FetchResult::FileExists;
     }
-    let planned = is_planned(&filename);
     if planned {
         let must_run = RUN.with(|r| r.borrow().as_ref().is_some_and(|run| !run.engine_ran));
         if must_run {
@@ -109,10 +112,18 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
     let ready = RUN.with(|r| r.borrow_mut().as_mut().and_then(|run| run.ready.remove(&filename)));
     let path = match ready {
         Some(p) => p,
-        None => match fetch_single(url, &filename) {
+        // Not in the plan, or the engine could not deliver it verified:
+        // fetch exactly what libalpm asks for, server by server in its
+        // order, as pacman would. libalpm checks the file before use.
+        None => match fetch_url(url, &filename) {
             Ok(p) => p,
-            Err(e) => {
-                output::error(&format!("failed retrieving file '{filename}' from {}: {e}", host_of(url)));
+            Err(reason) => {
+                if !is_cache_server(url) {
+                    output::error(&format!(
+                        "failed retrieving file '{filename}' from {} : {reason}",
+                        host_of(url)
+                    ));
+                }
                 return FetchResult::Err;
             }
         },
@@ -131,11 +142,23 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
     }
 }
 
+/// libalpm's name for a server in error lines: the URL's authority
+/// (`host:port`), or `disk` for `file://`.
 fn host_of(url: &str) -> String {
-    Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| url.to_owned())
+    match url.split_once("://") {
+        Some(("file", _)) => "disk".into(),
+        Some((_, rest)) => rest.split('/').next().unwrap_or(rest).to_owned(),
+        None => url.to_owned(),
+    }
+}
+
+/// Whether `url` lies on a `CacheServer` (whose failures libalpm keeps quiet).
+fn is_cache_server(url: &str) -> bool {
+    RUN.with(|r| {
+        r.borrow()
+            .as_ref()
+            .is_some_and(|run| run.cache_servers.iter().any(|c| url.starts_with(c.trim_end_matches('/'))))
+    })
 }
 
 fn is_planned(filename: &str) -> bool {
@@ -245,6 +268,7 @@ fn run_plan() {
     let mut items = Vec::new();
     for f in &planned {
         let sha = f.sha256.as_deref().and_then(parse_sha256);
+        // libalpm tries CacheServers first; so does the engine.
         let (local, remote) = split_mirrors(&f.servers);
         let mut wanted = vec![(f.filename.clone(), Some(f.size), sha, ItemKind::Package)];
         if f.want_sig {
@@ -304,28 +328,26 @@ fn run_plan() {
     });
 }
 
-/// One file outside the plan (or one the plan run failed on): from a local
-/// mirror directly, else through the engine with its own URL's directory as
-/// the only mirror.
-fn fetch_single(url: &str, filename: &str) -> Result<PathBuf, String> {
-    let (download_dir, limits, failed_before) = RUN.with(|r| {
+/// Fetches exactly `url` into pactor's download directory, unverified:
+/// used for files outside the plan and for planned files the engine could not
+/// deliver verified, where pactor steps back to what pacman does (libalpm
+/// checks size, checksum and signature before anything is installed).
+fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
+    let (download_dir, limits) = RUN.with(|r| {
         let b = r.borrow();
         match b.as_ref() {
-            Some(run) => (run.download_dir.clone(), run.limits.clone(), run.failed.get(filename).cloned()),
-            None => (PathBuf::from("/tmp"), Limits::default(), None),
+            Some(run) => (run.download_dir.join("single"), run.limits.clone()),
+            None => (std::env::temp_dir(), Limits::default()),
         }
     });
-    if let Some(reason) = failed_before {
-        return Err(reason);
-    }
     std::fs::create_dir_all(&download_dir).map_err(|e| output::strerror(&e))?;
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
     let (local, remote) = split_mirrors(&[base.to_owned()]);
-    if let Some(p) = copy_local(&local, filename, None, None, &download_dir) {
-        return Ok(p);
+    if !local.is_empty() {
+        return copy_local(&local, filename, None, None, &download_dir).ok_or_else(|| "file not found".into());
     }
     if remote.is_empty() {
-        return Err("file not found".into());
+        return Err(format!("unsupported URL {url}"));
     }
     let plan = FetchPlan {
         items: vec![FetchItem {
@@ -342,12 +364,34 @@ fn fetch_single(url: &str, filename: &str) -> Result<PathBuf, String> {
         }],
         download_dir,
         limits,
-        options: Default::default(),
+        options: pactor_fetch::FetchOptions {
+            max_unknown_size: 4 * 1024 * 1024 * 1024,
+            ..Default::default()
+        },
     };
     match pactor_fetch::fetch_all_blocking(plan, Arc::new(pactor_fetch::NoopReporter)) {
         Ok(mut o) if !o.files.is_empty() => Ok(o.files.remove(0).path),
         Ok(_) => Err("nothing delivered".into()),
+        Err(pactor_fetch::FetchError::Failed { failures, .. }) => Err(failures
+            .first()
+            .and_then(|f| f.attempts.last())
+            .map(|a| curl_words(&a.outcome))
+            .unwrap_or_else(|| "download failed".into())),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The engine's outcome in libalpm's words where libalpm has them.
+fn curl_words(outcome: &str) -> String {
+    let code = outcome
+        .strip_prefix("HTTP ")
+        .unwrap_or(outcome)
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.parse::<u16>().ok());
+    match code {
+        Some(c) if c >= 400 => format!("The requested URL returned error: {c}"),
+        _ => outcome.to_owned(),
     }
 }
 
