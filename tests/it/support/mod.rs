@@ -1,0 +1,202 @@
+//! Test support: sandbox, packages, mirrors, runners, and the parity check
+//! that holds pactor to the reference pacman.
+
+#![allow(dead_code)] // not every test file uses every helper
+
+pub mod bins;
+pub mod localdb;
+pub mod mirror;
+pub mod pkg;
+pub mod run;
+pub mod sandbox;
+
+pub use mirror::Fault;
+pub use pkg::Pkg;
+pub use run::{Mode, Outcome};
+pub use sandbox::{Root, Sandbox};
+
+/// One body, two modes: `both_modes!(install_with_deps, …)` makes
+/// `plain::install_with_deps` and `torrent::install_with_deps`, each calling
+/// the body `fn install_with_deps(mode: Mode)` of the enclosing module.
+macro_rules! both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod plain {
+            $( #[test] fn $name() { super::$name($crate::support::Mode::Plain) } )*
+        }
+        mod torrent {
+            $( #[test] fn $name() { super::$name($crate::support::Mode::Torrent) } )*
+        }
+    };
+}
+pub(crate) use both_modes;
+
+/// The package set most tests use, all in group `greet-suite`:
+/// hello 2.0 depends on libgreet>=1.0 and greet-data (256 KiB, several
+/// torrent pieces); hello-doc depends on hello.
+pub fn greet_set() -> Vec<Pkg> {
+    vec![
+        Pkg::new("libgreet", "1.1-1")
+            .group("greet-suite")
+            .file("usr/lib/libgreet/greeting.txt", "Hello, world"),
+        Pkg::new("greet-data", "1.0-1")
+            .group("greet-suite")
+            .random_file("usr/share/greet/phrases.bin", 256 * 1024),
+        Pkg::new("hello", "2.0-1")
+            .group("greet-suite")
+            .depends("libgreet>=1.0")
+            .depends("greet-data")
+            .exec(
+                "usr/bin/hello",
+                "#!/bin/sh\ncat /usr/lib/libgreet/greeting.txt\n",
+            ),
+        Pkg::new("hello-doc", "2.0-1")
+            .group("greet-suite")
+            .depends("hello")
+            .file("usr/share/doc/hello/README", "hello's manual"),
+    ]
+}
+
+/// The lines of a stream, put in a comparable form: download blocks (after
+/// `:: Retrieving packages...` / `:: Synchronizing package databases...`, up
+/// to pacman's next step) are sorted in plain mode (parallel downloads finish
+/// in any order) and dropped with -x (pactor may report peers and mirrors
+/// there); per-file download errors (stderr) are sorted or dropped the same
+/// way, and with -x so are warnings naming a sandbox mirror.
+pub fn canonical(text: &str, mode: Mode) -> Vec<String> {
+    fn block_start(l: &str) -> bool {
+        l.starts_with(":: Retrieving packages")
+            || l.starts_with(":: Synchronizing package databases")
+    }
+    fn block_end(l: &str) -> bool {
+        const NEXT: &[&str] = &[
+            "resolving dependencies...",
+            "checking keyring...",
+            "checking package integrity...",
+            "loading package files...",
+            "checking for file conflicts...",
+            "looking for conflicting packages...",
+            " there is nothing to do",
+        ];
+        (l.starts_with(":: ") && !block_start(l))
+            || NEXT.contains(&l)
+            || l.starts_with("warning: ") && l.ends_with("is up to date -- skipping")
+    }
+    /// curl's "after 12 ms" varies from run to run.
+    fn without_timing(l: &str) -> String {
+        match l.find(" after ") {
+            Some(i) => {
+                let rest = &l[i + 7..];
+                let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+                if digits > 0 && rest[digits..].starts_with(" ms") {
+                    format!("{} after N ms{}", &l[..i], &rest[digits + 3..])
+                } else {
+                    l.to_owned()
+                }
+            }
+            None => l.to_owned(),
+        }
+    }
+    // Per-file download errors; with -x also pactor's warnings about a
+    // mirror it dropped (stderr has no block to keep them in).
+    let download_noise = |l: &str| {
+        l.starts_with("error: failed retrieving file")
+            || l.starts_with("warning: too many errors from")
+            || (mode == Mode::Torrent && l.starts_with("warning: ") && l.contains("127.0.0.1:"))
+    };
+    let mut out = vec![];
+    let mut block: Option<Vec<String>> = None;
+    let flush = |block: &mut Option<Vec<String>>, out: &mut Vec<String>| {
+        if let Some(mut b) = block.take() {
+            if mode == Mode::Plain {
+                b.sort();
+                out.extend(b);
+            }
+        }
+    };
+    for l in text.lines() {
+        if block.is_some() && block_end(l) {
+            flush(&mut block, &mut out);
+        }
+        if block_start(l) {
+            flush(&mut block, &mut out);
+            out.push(l.to_owned());
+            block = Some(vec![]);
+            continue;
+        }
+        match block.as_mut() {
+            Some(b) => b.push(l.to_owned()),
+            None if download_noise(l) => {
+                if mode == Mode::Plain {
+                    out.push(format!("(download) {}", without_timing(l)));
+                }
+            }
+            None => out.push(l.to_owned()),
+        }
+    }
+    flush(&mut block, &mut out);
+    if mode == Mode::Plain {
+        // Download errors go to stderr in completion order.
+        let (mut noise, rest): (Vec<String>, Vec<String>) =
+            out.into_iter().partition(|l| l.starts_with("(download) "));
+        noise.sort();
+        out = rest;
+        out.extend(noise);
+    }
+    out
+}
+
+/// pactor (`a`, run on root `ra`) did what the reference pacman (`b` on `rb`)
+/// did: same exit code, same local database (names, versions, reasons), and
+/// the same output outside the download blocks (see [`canonical`]).
+#[track_caller]
+pub fn assert_parity(mode: Mode, ra: &Root, a: &Outcome, rb: &Root, b: &Outcome) {
+    assert!(!b.timed_out, "the reference pacman timed out:\n{b}");
+    assert!(!a.timed_out, "pactor timed out after {:?}:\n{a}", a.elapsed);
+    let ctx = || format!("pactor:\n{a}\nreference pacman:\n{b}");
+    assert_eq!(a.code, b.code, "exit codes differ\n{}", ctx());
+    assert_eq!(
+        ra.local_summary(),
+        rb.local_summary(),
+        "local databases differ\n{}",
+        ctx()
+    );
+    for (what, x, y) in [
+        ("stdout", a.stdout_n(), b.stdout_n()),
+        ("stderr", a.stderr_n(), b.stderr_n()),
+    ] {
+        let (x, y) = (canonical(&x, mode), canonical(&y, mode));
+        if x != y {
+            let i = x
+                .iter()
+                .zip(&y)
+                .position(|(p, q)| p != q)
+                .unwrap_or(x.len().min(y.len()));
+            panic!(
+                "{what} differs from the reference pacman at line {} (after normalizing paths and download blocks):\n  pactor: {:?}\n  pacman: {:?}\n{}",
+                i + 1,
+                x.get(i),
+                y.get(i),
+                ctx()
+            );
+        }
+    }
+}
+
+/// Run the same arguments (and stdin) with pactor on a fresh root `pactor`
+/// and with the reference pacman on a fresh root `pacman`, after `given`
+/// prepared each root; assert parity and return both for further checks.
+pub fn side_by_side(
+    sb: &Sandbox,
+    mode: Mode,
+    given: impl Fn(&Root),
+    args: &[&str],
+    stdin: &str,
+) -> (Root, Outcome, Root, Outcome) {
+    let (ra, rb) = (sb.root("pactor"), sb.root("pacman"));
+    given(&ra);
+    given(&rb);
+    let b = rb.pacman().args(args).stdin(stdin).run();
+    let a = ra.pactor(mode).args(args).stdin(stdin).run();
+    assert_parity(mode, &ra, &a, &rb, &b);
+    (ra, a, rb, b)
+}
