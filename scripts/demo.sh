@@ -117,7 +117,9 @@ start_mirror() { # index rate
     local i="$1" rate="$2" d="$SB/nginx/${names[$1]}" port="${ports[$1]}"
     mkdir -p "$d/tmp"
     local limit=""
-    [[ "$rate" != 0 ]] && limit="limit_rate $rate;"
+    # limit_rate is per connection: one connection at a time makes the
+    # whole mirror slow, as a real congested mirror is (extra ones get 503).
+    [[ "$rate" != 0 ]] && limit="limit_conn mirror 1; limit_rate $rate;"
     cat >"$d/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;
@@ -133,6 +135,7 @@ http {
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
     default_type application/octet-stream;
+    limit_conn_zone \$server_port zone=mirror:1m;
     server {
         listen 127.0.0.1:$port;
         root $SB/mirror;
@@ -156,7 +159,7 @@ start_mirror 1 "$rate"
 start_mirror 2 0
 start_mirror 3 0
 printf '  %-7s http://127.0.0.1:%s  (nothing listens)\n' dead "${ports[0]}"
-printf '  %-7s http://127.0.0.1:%s  (limit_rate %s)\n' slow "${ports[1]}" "$rate"
+printf '  %-7s http://127.0.0.1:%s  (one connection at a time, limit_rate %s)\n' slow "${ports[1]}" "$rate"
 printf '  %-7s http://127.0.0.1:%s\n' fast-a "${ports[2]}" fast-b "${ports[3]}"
 
 servers=()
