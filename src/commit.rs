@@ -7,7 +7,6 @@ use std::process::Command;
 
 use alpm::{Alpm, CommitData, FetchResult, PrepareData};
 
-
 use crate::ui::output;
 
 /// Prints why `trans_prepare` failed, as pacman does.
@@ -19,7 +18,9 @@ pub fn report_prepare_error(handle: *mut alpm_sys::alpm_handle_t, e: &alpm::Prep
                 // libalpm's list holds "name-version-arch" strings here, not
                 // packages (alpm.rs types it wrongly); read the C string.
                 // SAFETY: the element pointer is the char* libalpm stored.
-                let name = unsafe { std::ffi::CStr::from_ptr(p as *const alpm::Package as *const std::ffi::c_char) };
+                let name = unsafe {
+                    std::ffi::CStr::from_ptr(p as *const alpm::Package as *const std::ffi::c_char)
+                };
                 output::colon(&format!(
                     "package {} does not have a valid architecture\n",
                     name.to_string_lossy()
@@ -109,10 +110,19 @@ pub fn report_commit_error(e: &alpm::CommitError) {
                     if p.is_null() {
                         String::new()
                     } else {
-                        unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+                        unsafe { std::ffi::CStr::from_ptr(p) }
+                            .to_string_lossy()
+                            .into_owned()
                     }
                 };
-                let (target, file, ctarget, kind) = unsafe { (text((*raw).target), text((*raw).file), text((*raw).ctarget), (*raw).type_) };
+                let (target, file, ctarget, kind) = unsafe {
+                    (
+                        text((*raw).target),
+                        text((*raw).file),
+                        text((*raw).ctarget),
+                        (*raw).type_,
+                    )
+                };
                 let line = if kind == alpm_sys::_alpm_fileconflicttype_t::ALPM_FILECONFLICT_TARGET {
                     format!("{file} exists in both '{target}' and '{ctarget}'\n")
                 } else if !ctarget.is_empty() {
@@ -162,21 +172,34 @@ fn xfer(command: &str, url: &str, localpath: &Path, force: bool) -> FetchResult 
     let Some((prog, rest)) = words.split_first() else {
         return FetchResult::Err;
     };
-    let status = Command::new(prog).args(rest).current_dir(localpath).status();
+    let status = Command::new(prog)
+        .args(rest)
+        .current_dir(localpath)
+        .status();
     match status {
         Ok(s) if s.success() => {
             if uses_output && std::fs::rename(&tempfile, &destfile).is_err() {
-                output::error(&format!("could not rename {} to {}", tempfile.display(), destfile.display()));
+                output::error(&format!(
+                    "could not rename {} to {}",
+                    tempfile.display(),
+                    destfile.display()
+                ));
                 return FetchResult::Err;
             }
             FetchResult::Ok
         }
         Ok(s) => {
-            output::warning(&format!("running XferCommand: download failed (exit {})", s.code().unwrap_or(-1)));
+            output::warning(&format!(
+                "running XferCommand: download failed (exit {})",
+                s.code().unwrap_or(-1)
+            ));
             FetchResult::Err
         }
         Err(e) => {
-            output::error(&format!("running XferCommand: fork failed!: {}", output::strerror(&e)));
+            output::error(&format!(
+                "running XferCommand: fork failed!: {}",
+                output::strerror(&e)
+            ));
             FetchResult::Err
         }
     }

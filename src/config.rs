@@ -183,7 +183,9 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
     let mut s = PactorSettings::default();
     let text = match fs_err::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !args.has("pactor-config") => return Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !args.has("pactor-config") => {
+            return Ok(s)
+        }
         Err(e) => {
             return Err(ConfigError::PactorConfRead {
                 file: path,
@@ -217,8 +219,9 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
             Some((k, v)) => (k.trim(), Some(v.trim())),
             None => (line, None),
         };
-        fn need<'v>(v: Option<&'v str>) -> Result<&'v str, String> {
-            v.filter(|v| !v.is_empty()).ok_or_else(|| "needs a value".to_owned())
+        fn need(v: Option<&str>) -> Result<&str, String> {
+            v.filter(|v| !v.is_empty())
+                .ok_or_else(|| "needs a value".to_owned())
         }
         let need = |v| need(v).map_err(|m| bad(n, format!("directive '{key}' {m}")));
         match key {
@@ -227,23 +230,35 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
                     None => true,
                     Some("yes" | "true" | "1" | "on") => true,
                     Some("no" | "false" | "0" | "off") => false,
-                    Some(v) => return Err(bad(n, format!("invalid value '{v}' for Torrent (yes or no)"))),
+                    Some(v) => {
+                        return Err(bad(
+                            n,
+                            format!("invalid value '{v}' for Torrent (yes or no)"),
+                        ))
+                    }
                 }
             }
             "PacmanBin" => {
                 let v = need(value)?;
                 if !v.starts_with('/') {
-                    return Err(bad(n, format!("PacmanBin must be an absolute path, not '{v}'")));
+                    return Err(bad(
+                        n,
+                        format!("PacmanBin must be an absolute path, not '{v}'"),
+                    ));
                 }
                 s.pacman_bin = PathBuf::from(v);
             }
             "TorrentServer" => s.torrent_servers.push(need(value)?.to_owned()),
             "Tracker" => s.trackers.push(need(value)?.to_owned()),
-            "DownloadLimit" => s.download_limit = parse_rate(need(value)?).map_err(|m| bad(n, m))?,
+            "DownloadLimit" => {
+                s.download_limit = parse_rate(need(value)?).map_err(|m| bad(n, m))?
+            }
             "UploadLimit" => s.upload_limit = parse_rate(need(value)?).map_err(|m| bad(n, m))?,
             "ListenPort" => {
                 let v = need(value)?;
-                s.listen_port = v.parse().map_err(|_| bad(n, format!("invalid port '{v}'")))?;
+                s.listen_port = v
+                    .parse()
+                    .map_err(|_| bad(n, format!("invalid port '{v}'")))?;
             }
             "StateDir" => s.state_dir = PathBuf::from(need(value)?),
             other => {
@@ -277,7 +292,10 @@ pub fn parse_rate(v: &str) -> Result<u64, String> {
         }
         None => (t, 1.0),
     };
-    let n: f64 = num.trim().parse().map_err(|_| format!("invalid rate '{v}'"))?;
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate '{v}'"))?;
     if !(n >= 0.0 && n.is_finite()) {
         return Err(format!("invalid rate '{v}'"));
     }
@@ -301,7 +319,9 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
     let mut cli_cachedirs = Vec::new();
     let mut cli_hookdirs = Vec::new();
     for g in &args.given {
-        let Some(v) = g.value.as_deref() else { continue };
+        let Some(v) = g.value.as_deref() else {
+            continue;
+        };
         match g.flag.long {
             "root" => cli_root = Some(resolve_path(v, "--root")?),
             "dbpath" => cli_dbpath = Some(resolve_path(v, "--dbpath")?),
@@ -322,10 +342,12 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
     if let Some(sysroot) = &cli_sysroot {
         cmd.arg("--sysroot").arg(sysroot);
     }
-    let out = cmd.output().map_err(|source| ConfigError::PacmanConfMissing {
-        path: bin.clone(),
-        source,
-    })?;
+    let out = cmd
+        .output()
+        .map_err(|source| ConfigError::PacmanConfMissing {
+            path: bin.clone(),
+            source,
+        })?;
     // pacman-conf prints pacman's own warnings and errors; keep the warnings
     // on our stderr and turn a failure into pacman's error line.
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -346,14 +368,16 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
         return Err(ConfigError::PacmanConf(msg));
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let pacman = pacmanconf::Config::from_str(text.trim_end()).map_err(|e| ConfigError::PacmanConf(e.to_string()))?;
+    let pacman = pacmanconf::Config::from_str(text.trim_end())
+        .map_err(|e| ConfigError::PacmanConf(e.to_string()))?;
     let cache_servers = cache_servers(&text);
 
     let default_cache = [env::DEFAULT_CACHE_DIR.to_owned()];
     let default_hooks = [env::DEFAULT_HOOK_DIR.to_owned()];
     // pacman-conf fills in the compiled default when pacman.conf sets none;
     // pacman does not add that default when the command line gave one.
-    let conf_cache: Vec<String> = if !cli_cachedirs.is_empty() && pacman.cache_dir == default_cache {
+    let conf_cache: Vec<String> = if !cli_cachedirs.is_empty() && pacman.cache_dir == default_cache
+    {
         Vec::new()
     } else {
         pacman.cache_dir.clone()
@@ -374,7 +398,8 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
         .map(str::to_owned)
         .unwrap_or_else(|| pacman.log_file.clone());
 
-    let mut architectures: Vec<String> = args.values("arch").iter().map(|s| s.to_string()).collect();
+    let mut architectures: Vec<String> =
+        args.values("arch").iter().map(|s| s.to_string()).collect();
     if architectures.is_empty() {
         architectures = pacman.architecture.clone();
     }
@@ -414,7 +439,12 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
         hookdirs,
         gpgdir,
         logfile,
-        ignore_pkg: pacman.ignore_pkg.iter().cloned().chain(args.list("ignore")).collect(),
+        ignore_pkg: pacman
+            .ignore_pkg
+            .iter()
+            .cloned()
+            .chain(args.list("ignore"))
+            .collect(),
         ignore_group: pacman
             .ignore_group
             .iter()
@@ -520,7 +550,12 @@ mod tests {
             alpm::SigLevel::empty()
         );
         assert_eq!(
-            sig_level(&w(&["PackageRequired", "PackageTrustedOnly", "DatabaseOptional", "DatabaseTrustedOnly"])),
+            sig_level(&w(&[
+                "PackageRequired",
+                "PackageTrustedOnly",
+                "DatabaseOptional",
+                "DatabaseTrustedOnly"
+            ])),
             alpm::SigLevel::PACKAGE | alpm::SigLevel::DATABASE | alpm::SigLevel::DATABASE_OPTIONAL
         );
     }
@@ -528,6 +563,9 @@ mod tests {
     #[test]
     fn cache_servers_are_kept_per_repo() {
         let text = "[options]\nRootDir = /\n[core]\nUsage = All\nCacheServer = http://c/core\nServer = http://x/core\n[extra]\nServer = http://y\n";
-        assert_eq!(cache_servers(text), vec![("core".to_owned(), "http://c/core".to_owned())]);
+        assert_eq!(
+            cache_servers(text),
+            vec![("core".to_owned(), "http://c/core".to_owned())]
+        );
     }
 }

@@ -22,7 +22,11 @@ use ui::output;
 
 /// pactor's version line, with the libalpm it runs on.
 pub fn version_text() -> String {
-    format!("pactor v{} - libalpm v{}\n", env!("CARGO_PKG_VERSION"), alpm::version())
+    format!(
+        "pactor v{} - libalpm v{}\n",
+        env!("CARGO_PKG_VERSION"),
+        alpm::version()
+    )
 }
 
 /// Runs pactor with the process's arguments; returns the exit code.
@@ -64,7 +68,9 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    let native = op == Op::Sync && !args.has("clean") && (!ops::sync::is_query(&args) || args.has("refresh"));
+    let native = op == Op::Sync
+        && !args.has("clean")
+        && (!ops::sync::is_query(&args) || args.has("refresh"));
     if !native {
         return ops::passthrough::run(&args, &pactor.pacman_bin);
     }
@@ -73,7 +79,12 @@ pub fn run() -> i32 {
 
 fn needs_root(args: &Args) -> bool {
     args.has("refresh")
-        || (!args.has("groups") && !args.has("info") && !args.has("list") && !args.has("search") && !args.has("print") && !args.has("print-format"))
+        || (!args.has("groups")
+            && !args.has("info")
+            && !args.has("list")
+            && !args.has("search")
+            && !args.has("print")
+            && !args.has("print-format"))
 }
 
 fn run_sync(mut args: Args, pactor: config::PactorSettings) -> i32 {
@@ -110,7 +121,13 @@ fn run_sync(mut args: Args, pactor: config::PactorSettings) -> i32 {
         }
     };
     output::set_color(cfg.color);
-    let noconfirm = args.has("noconfirm") && args.given.iter().rev().find(|g| matches!(g.flag.long, "noconfirm" | "confirm")).is_some_and(|g| g.flag.long == "noconfirm");
+    let noconfirm = args.has("noconfirm")
+        && args
+            .given
+            .iter()
+            .rev()
+            .find(|g| matches!(g.flag.long, "noconfirm" | "confirm"))
+            .is_some_and(|g| g.flag.long == "noconfirm");
     output::set_noconfirm(noconfirm || args.has("ask"));
     if args.has("print") || args.has("print-format") {
         output::set_noconfirm(true);
@@ -139,7 +156,10 @@ fn read_stdin_targets(targets: &mut Vec<String>) -> Result<(), i32> {
                 found = true;
             }
             Err(e) => {
-                output::error(&format!("failed to read arguments from stdin: ({})", output::strerror(&e)));
+                output::error(&format!(
+                    "failed to read arguments from stdin: ({})",
+                    output::strerror(&e)
+                ));
                 return Err(1);
             }
         }
@@ -152,7 +172,11 @@ fn read_stdin_targets(targets: &mut Vec<String>) -> Result<(), i32> {
 }
 
 fn print_verbose_header(cfg: &config::Config, targets: &[String]) {
-    let dirs = |v: &[String]| v.iter().map(|d| format!("{}  ", with_slash(d))).collect::<String>();
+    let dirs = |v: &[String]| {
+        v.iter()
+            .map(|d| format!("{}  ", with_slash(d)))
+            .collect::<String>()
+    };
     output::print(&format!("Root      : {}\n", with_slash(&cfg.root)));
     output::print(&format!("Conf File : {}\n", cfg.config_file.display()));
     output::print(&format!("DB Path   : {}\n", with_slash(&cfg.dbpath)));

@@ -46,16 +46,17 @@ pub enum SetupError {
 
 /// Creates and configures the libalpm handle.
 pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
-    let mut handle = Alpm::new(cfg.root.as_str(), cfg.dbpath.as_str()).map_err(|err| SetupError::Init {
-        root: cfg.root.clone(),
-        dbpath: cfg.dbpath.clone(),
-        err,
-        hint: if err == alpm::Error::DbVersion {
-            "\ntry running pacman-db-upgrade"
-        } else {
-            ""
-        },
-    })?;
+    let mut handle =
+        Alpm::new(cfg.root.as_str(), cfg.dbpath.as_str()).map_err(|err| SetupError::Init {
+            root: cfg.root.clone(),
+            dbpath: cfg.dbpath.clone(),
+            err,
+            hint: if err == alpm::Error::DbVersion {
+                "\ntry running pacman-db-upgrade"
+            } else {
+                ""
+            },
+        })?;
     let opt = |what: &'static str, value: &str| {
         let value = value.to_owned();
         move |err| SetupError::Option { what, value, err }
@@ -63,16 +64,30 @@ pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
     if args.op == Some(crate::cli::Op::Files) {
         handle.set_dbext(".files");
     }
-    handle.set_logfile(cfg.logfile.as_str()).map_err(opt("logfile", &cfg.logfile))?;
-    handle.set_gpgdir(cfg.gpgdir.as_str()).map_err(opt("gpgdir", &cfg.gpgdir))?;
+    handle
+        .set_logfile(cfg.logfile.as_str())
+        .map_err(opt("logfile", &cfg.logfile))?;
+    handle
+        .set_gpgdir(cfg.gpgdir.as_str())
+        .map_err(opt("gpgdir", &cfg.gpgdir))?;
     for dir in &cfg.hookdirs {
-        handle.add_hookdir(dir.as_str()).map_err(opt("hookdir", dir))?;
+        handle
+            .add_hookdir(dir.as_str())
+            .map_err(opt("hookdir", dir))?;
     }
     handle
-        .set_cachedirs(cfg.cachedirs.iter().map(String::as_str).collect::<Vec<_>>().iter())
+        .set_cachedirs(
+            cfg.cachedirs
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .map_err(opt("cachedir", &cfg.cachedirs.join(" ")))?;
     for f in args.list("overwrite") {
-        handle.add_overwrite_file(f.as_str()).map_err(opt("overwrite", &f))?;
+        handle
+            .add_overwrite_file(f.as_str())
+            .map_err(opt("overwrite", &f))?;
     }
     handle
         .set_default_siglevel(cfg.sig_level)
@@ -93,7 +108,10 @@ pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
         let db = match handle.register_syncdb_mut(repo.name.as_str(), level) {
             Ok(db) => db,
             Err(err) => {
-                output::error(&format!("could not register '{}' database ({err})", repo.name));
+                output::error(&format!(
+                    "could not register '{}' database ({err})",
+                    repo.name
+                ));
                 continue;
             }
         };
@@ -112,7 +130,13 @@ pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
     }
 
     handle
-        .set_architectures(cfg.architectures.iter().map(String::as_str).collect::<Vec<_>>().iter())
+        .set_architectures(
+            cfg.architectures
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .map_err(opt("Architecture", &cfg.architectures.join(" ")))?;
     handle.set_check_space(cfg.pacman.check_space);
     handle.set_use_syslog(cfg.pacman.use_syslog);
@@ -123,23 +147,55 @@ pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
                 .map_err(|_| SetupError::SandboxUser(user.clone()))?;
         }
     }
-    let no_fs_sandbox = cfg.pacman.disable_sandbox || cfg.pacman.disable_sandbox_filesystem || args.has("disable-sandbox");
-    let no_sys_sandbox = cfg.pacman.disable_sandbox || cfg.pacman.disable_sandbox_syscalls || args.has("disable-sandbox");
+    let no_fs_sandbox = cfg.pacman.disable_sandbox
+        || cfg.pacman.disable_sandbox_filesystem
+        || args.has("disable-sandbox");
+    let no_sys_sandbox = cfg.pacman.disable_sandbox
+        || cfg.pacman.disable_sandbox_syscalls
+        || args.has("disable-sandbox");
     handle.set_disable_sandbox_filesystem(no_fs_sandbox);
     handle.set_disable_sandbox_syscalls(no_sys_sandbox);
     handle
-        .set_ignorepkgs(cfg.ignore_pkg.iter().map(String::as_str).collect::<Vec<_>>().iter())
+        .set_ignorepkgs(
+            cfg.ignore_pkg
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .map_err(opt("IgnorePkg", ""))?;
     handle
-        .set_ignoregroups(cfg.ignore_group.iter().map(String::as_str).collect::<Vec<_>>().iter())
+        .set_ignoregroups(
+            cfg.ignore_group
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .map_err(opt("IgnoreGroup", ""))?;
     handle
-        .set_noupgrades(cfg.pacman.no_upgrade.iter().map(String::as_str).collect::<Vec<_>>().iter())
+        .set_noupgrades(
+            cfg.pacman
+                .no_upgrade
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .map_err(opt("NoUpgrade", ""))?;
     handle
-        .set_noextracts(cfg.pacman.no_extract.iter().map(String::as_str).collect::<Vec<_>>().iter())
+        .set_noextracts(
+            cfg.pacman
+                .no_extract
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .map_err(opt("NoExtract", ""))?;
-    handle.set_disable_dl_timeout(cfg.pacman.disable_download_timeout || args.has("disable-download-timeout"));
+    handle.set_disable_dl_timeout(
+        cfg.pacman.disable_download_timeout || args.has("disable-download-timeout"),
+    );
     handle.set_parallel_downloads(cfg.pacman.parallel_downloads.max(1) as u32);
     for entry in args.list("assume-installed") {
         let dep = alpm::Depend::new(entry.as_str());
@@ -148,7 +204,9 @@ pub fn open_handle(cfg: &Config, args: &Args) -> Result<Alpm, SetupError> {
             dep.name(),
             dep.version().map(|v| v.to_string()).unwrap_or_default()
         ));
-        handle.add_assume_installed(&dep).map_err(|_| SetupError::AssumeInstalled)?;
+        handle
+            .add_assume_installed(&dep)
+            .map_err(|_| SetupError::AssumeInstalled)?;
     }
     Ok(handle)
 }
@@ -259,7 +317,9 @@ pub fn fetch_plan(handle: &Alpm) -> FetchPlan {
         if pkg.download_size() == 0 {
             continue;
         }
-        let Some(filename) = pkg.filename() else { continue };
+        let Some(filename) = pkg.filename() else {
+            continue;
+        };
         let level = db.siglevel();
         let level = if level.contains(SigLevel::USE_DEFAULT) {
             handle.default_siglevel()

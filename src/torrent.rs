@@ -81,10 +81,16 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
             failed: HashMap::new(),
             engine_ran: false,
             bars,
-            cache_servers: cfg.repos.iter().flat_map(|r| r.cache_servers.iter().cloned()).collect(),
+            cache_servers: cfg
+                .repos
+                .iter()
+                .flat_map(|r| r.cache_servers.iter().cloned())
+                .collect(),
         })
     });
-    handle.set_fetch_cb((), |url, localpath, force, _| fetch_cb(url, Path::new(localpath), force));
+    handle.set_fetch_cb((), |url, localpath, force, _| {
+        fetch_cb(url, Path::new(localpath), force)
+    });
 }
 
 /// Takes the fetch plan from the prepared transaction (no-op without `-x`).
@@ -109,7 +115,11 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
             run_plan();
         }
     }
-    let ready = RUN.with(|r| r.borrow_mut().as_mut().and_then(|run| run.ready.remove(&filename)));
+    let ready = RUN.with(|r| {
+        r.borrow_mut()
+            .as_mut()
+            .and_then(|run| run.ready.remove(&filename))
+    });
     let path = match ready {
         Some(p) => p,
         // Not in the plan, or the engine could not deliver it verified:
@@ -155,18 +165,20 @@ fn host_of(url: &str) -> String {
 /// Whether `url` lies on a `CacheServer` (whose failures libalpm keeps quiet).
 fn is_cache_server(url: &str) -> bool {
     RUN.with(|r| {
-        r.borrow()
-            .as_ref()
-            .is_some_and(|run| run.cache_servers.iter().any(|c| url.starts_with(c.trim_end_matches('/'))))
+        r.borrow().as_ref().is_some_and(|run| {
+            run.cache_servers
+                .iter()
+                .any(|c| url.starts_with(c.trim_end_matches('/')))
+        })
     })
 }
 
 fn is_planned(filename: &str) -> bool {
     RUN.with(|r| {
         r.borrow().as_ref().is_some_and(|run| {
-            run.planned
-                .iter()
-                .any(|f| f.filename == filename || (f.want_sig && format!("{}.sig", f.filename) == filename))
+            run.planned.iter().any(|f| {
+                f.filename == filename || (f.want_sig && format!("{}.sig", f.filename) == filename)
+            })
         })
     })
 }
@@ -218,10 +230,18 @@ fn split_mirrors(servers: &[String]) -> (Vec<PathBuf>, Vec<Url>) {
 }
 
 /// Copies a file from a local mirror into the download dir and checks it.
-fn copy_local(dirs: &[PathBuf], filename: &str, size: Option<u64>, sha256: Option<[u8; 32]>, into: &Path) -> Option<PathBuf> {
+fn copy_local(
+    dirs: &[PathBuf],
+    filename: &str,
+    size: Option<u64>,
+    sha256: Option<[u8; 32]>,
+    into: &Path,
+) -> Option<PathBuf> {
     for dir in dirs {
         let src = dir.join(filename);
-        let Ok(meta) = std::fs::metadata(&src) else { continue };
+        let Ok(meta) = std::fs::metadata(&src) else {
+            continue;
+        };
         if size.is_some_and(|s| s != meta.len()) {
             continue;
         }
@@ -252,7 +272,12 @@ fn run_plan() {
         let mut b = r.borrow_mut();
         let run = b.as_mut()?;
         run.engine_ran = true;
-        Some((run.planned.clone(), run.download_dir.clone(), run.limits.clone(), run.bars))
+        Some((
+            run.planned.clone(),
+            run.download_dir.clone(),
+            run.limits.clone(),
+            run.bars,
+        ))
     }) else {
         return;
     };
@@ -272,7 +297,12 @@ fn run_plan() {
         let (local, remote) = split_mirrors(&f.servers);
         let mut wanted = vec![(f.filename.clone(), Some(f.size), sha, ItemKind::Package)];
         if f.want_sig {
-            wanted.push((format!("{}.sig", f.filename), None, None, ItemKind::Signature));
+            wanted.push((
+                format!("{}.sig", f.filename),
+                None,
+                None,
+                ItemKind::Signature,
+            ));
         }
         for (name, size, sha, kind) in wanted {
             if let Some(p) = copy_local(&local, &name, size, sha, &download_dir) {
@@ -344,7 +374,8 @@ fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
     let (local, remote) = split_mirrors(&[base.to_owned()]);
     if !local.is_empty() {
-        return copy_local(&local, filename, None, None, &download_dir).ok_or_else(|| "file not found".into());
+        return copy_local(&local, filename, None, None, &download_dir)
+            .ok_or_else(|| "file not found".into());
     }
     if remote.is_empty() {
         return Err(format!("unsupported URL {url}"));
@@ -410,7 +441,11 @@ mod tests {
 
     #[test]
     fn mirrors_split_by_scheme() {
-        let (l, r) = split_mirrors(&["file:///srv/repo".into(), "http://127.0.0.1:1/x".into(), "ftp://x".into()]);
+        let (l, r) = split_mirrors(&[
+            "file:///srv/repo".into(),
+            "http://127.0.0.1:1/x".into(),
+            "ftp://x".into(),
+        ]);
         assert_eq!(l, vec![PathBuf::from("/srv/repo")]);
         assert_eq!(r.len(), 1);
     }

@@ -151,7 +151,13 @@ const fn flag(long: &'static str, short: Option<char>, scope: u8, help: &'static
     }
 }
 
-const fn value(long: &'static str, short: Option<char>, scope: u8, value_name: &'static str, help: &'static str) -> Flag {
+const fn value(
+    long: &'static str,
+    short: Option<char>,
+    scope: u8,
+    value_name: &'static str,
+    help: &'static str,
+) -> Flag {
     Flag {
         long,
         short,

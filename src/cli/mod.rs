@@ -25,7 +25,11 @@ pub fn usage(op: Option<Op>, prog: &str) -> String {
                 (Op::Deptest, "[options] [package(s)]"),
                 (Op::Upgrade, "[options] <file(s)>"),
             ] {
-                out.push_str(&format!("    {prog} {{-{} --{}}} {rest}\n", op.short(), op.long()));
+                out.push_str(&format!(
+                    "    {prog} {{-{} --{}}} {rest}\n",
+                    op.short(),
+                    op.long()
+                ));
             }
             out.push_str(&format!(
                 "\nuse '{prog} {{-h --help}}' with an operation for available options\n"
@@ -49,7 +53,12 @@ pub fn usage(op: Option<Op>, prog: &str) -> String {
                 .filter(|f| f.short.is_none_or(|c| !"DFQRSTUVh".contains(c)))
                 .filter(|f| f.scope.allows(Some(op)))
                 .collect();
-            rows.sort_by_key(|f| (f.short.map(|c| c.to_ascii_lowercase()).unwrap_or('~'), f.long));
+            rows.sort_by_key(|f| {
+                (
+                    f.short.map(|c| c.to_ascii_lowercase()).unwrap_or('~'),
+                    f.long,
+                )
+            });
             for f in rows {
                 out.push_str(&help_line(f));
             }
@@ -60,7 +69,10 @@ pub fn usage(op: Option<Op>, prog: &str) -> String {
 
 /// One option line of `--help`, in pacman's layout.
 pub fn help_line(f: &Flag) -> String {
-    let short = f.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
+    let short = f
+        .short
+        .map(|c| format!("-{c}, "))
+        .unwrap_or_else(|| "    ".into());
     let long = match f.arg {
         Arg::None => format!("--{}", f.long),
         Arg::Required => format!("--{} <{}>", f.long, f.value_name),
@@ -82,7 +94,14 @@ mod tests {
     fn sync_help_lists_torrent_and_pacman_options() {
         let text = usage(Some(Op::Sync), "pactor");
         assert!(text.starts_with("usage:  pactor {-S --sync} [options] [package(s)]\n"));
-        for needle in ["-x, --torrent", "--no-torrent", "-y, --refresh", "--needed", "-b, --dbpath <path>", "--debug[=level]"] {
+        for needle in [
+            "-x, --torrent",
+            "--no-torrent",
+            "-y, --refresh",
+            "--needed",
+            "-b, --dbpath <path>",
+            "--debug[=level]",
+        ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
         assert!(!text.contains("--changelog"));

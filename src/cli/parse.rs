@@ -156,7 +156,9 @@ pub fn parse(argv0: &str, args: &[String]) -> Result<Args, CliError> {
         }
     }
     if op_conflict {
-        return Err(CliError::Pacman("only one operation may be used at a time".into()));
+        return Err(CliError::Pacman(
+            "only one operation may be used at a time".into(),
+        ));
     }
 
     let mut parsed = Args {
@@ -201,7 +203,10 @@ pub fn parse(argv0: &str, args: &[String]) -> Result<Args, CliError> {
 }
 
 fn is_op_flag(f: &Flag) -> bool {
-    matches!(f.short, Some('D' | 'F' | 'Q' | 'R' | 'S' | 'T' | 'U' | 'V' | 'h'))
+    matches!(
+        f.short,
+        Some('D' | 'F' | 'Q' | 'R' | 'S' | 'T' | 'U' | 'V' | 'h')
+    )
 }
 
 /// glibc getopt_long with permutation: options and targets in order.
@@ -267,7 +272,9 @@ fn getopt(args: &[String]) -> Result<(Vec<Raw>, Vec<String>), CliError> {
                             i += 1;
                             v.clone()
                         } else {
-                            return Err(CliError::Getopt(format!("option requires an argument -- '{c}'")));
+                            return Err(CliError::Getopt(format!(
+                                "option requires an argument -- '{c}'"
+                            )));
                         };
                         raws.push(Raw::Short(c, Some(value)));
                         break;
@@ -286,7 +293,10 @@ fn match_long(name: &str) -> Result<&'static Flag, CliError> {
     if let Some(f) = flags::by_long(name) {
         return Ok(f);
     }
-    let candidates: Vec<&Flag> = flags::FLAGS.iter().filter(|f| f.long.starts_with(name)).collect();
+    let candidates: Vec<&Flag> = flags::FLAGS
+        .iter()
+        .filter(|f| f.long.starts_with(name))
+        .collect();
     match candidates.as_slice() {
         [] => Err(CliError::Getopt(format!("unrecognized option '--{name}'"))),
         [one] => Ok(one),
@@ -305,15 +315,17 @@ fn check_value(flag: &Flag, value: Option<&str>) -> Result<(), CliError> {
     match (flag.long, value) {
         ("debug", Some(v)) => match v.parse::<i64>() {
             Ok(1 | 2) => Ok(()),
-            _ => Err(CliError::Pacman(format!("'{v}' is not a valid debug level"))),
+            _ => Err(CliError::Pacman(format!(
+                "'{v}' is not a valid debug level"
+            ))),
         },
         ("ask", Some(v)) => match v.parse::<u64>() {
             Ok(n) if n <= u64::from(u32::MAX) => Ok(()),
             _ => Err(CliError::Pacman(format!("'{v}' is not a valid ask level"))),
         },
-        ("color", Some(v)) if !matches!(v, "never" | "auto" | "always") => Err(CliError::Pacman(format!(
-            "invalid argument '{v}' for --color"
-        ))),
+        ("color", Some(v)) if !matches!(v, "never" | "auto" | "always") => Err(CliError::Pacman(
+            format!("invalid argument '{v}' for --color"),
+        )),
         _ => Ok(()),
     }
 }
@@ -365,8 +377,22 @@ fn check_combinations(a: &Args) -> Result<(), CliError> {
             trans(a)?;
             together("asdeps", "asexplicit", "--asdeps", "--asexplicit")?;
             let pairs: &[(&str, &[&str])] = &[
-                ("clean", &["groups", "info", "list", "refresh", "search", "sysupgrade", "downloadonly"]),
-                ("info", &["groups", "list", "search", "sysupgrade", "downloadonly"]),
+                (
+                    "clean",
+                    &[
+                        "groups",
+                        "info",
+                        "list",
+                        "refresh",
+                        "search",
+                        "sysupgrade",
+                        "downloadonly",
+                    ],
+                ),
+                (
+                    "info",
+                    &["groups", "list", "search", "sysupgrade", "downloadonly"],
+                ),
                 ("search", &["groups", "list", "sysupgrade", "downloadonly"]),
                 ("list", &["groups", "sysupgrade", "downloadonly"]),
                 ("groups", &["sysupgrade", "downloadonly"]),
@@ -392,7 +418,14 @@ fn check_query(a: &Args) -> Result<(), CliError> {
         ))
     };
     let display = ["changelog", "check", "info", "list"];
-    let filter = ["deps", "explicit", "upgrades", "unrequired", "native", "foreign"];
+    let filter = [
+        "deps",
+        "explicit",
+        "upgrades",
+        "unrequired",
+        "native",
+        "foreign",
+    ];
     let check = |mode: &str, with_groups: bool, opts: &[&[&str]]| -> Result<(), CliError> {
         if with_groups && a.has("groups") {
             return Err(bad(&format!("--{mode}"), "--groups"));
@@ -496,7 +529,10 @@ mod tests {
             p("--bogus").unwrap_err(),
             CliError::Getopt("unrecognized option '--bogus'".into())
         );
-        assert_eq!(p("-Sz").unwrap_err(), CliError::Getopt("invalid option -- 'z'".into()));
+        assert_eq!(
+            p("-Sz").unwrap_err(),
+            CliError::Getopt("invalid option -- 'z'".into())
+        );
         assert_eq!(
             p("-Q -S").unwrap_err(),
             CliError::Pacman("only one operation may be used at a time".into())
@@ -509,7 +545,10 @@ mod tests {
             p("-Q --asdeps").unwrap_err(),
             CliError::Pacman("invalid option '--asdeps'".into())
         );
-        assert_eq!(p("-Qx").unwrap_err(), CliError::Pacman("invalid option '-x'".into()));
+        assert_eq!(
+            p("-Qx").unwrap_err(),
+            CliError::Pacman("invalid option '-x'".into())
+        );
         assert_eq!(
             p("-Qb").unwrap_err(),
             CliError::Getopt("option requires an argument -- 'b'".into())
@@ -521,11 +560,15 @@ mod tests {
         let err = p("-S --ver").unwrap_err();
         assert_eq!(
             err,
-            CliError::Getopt("option '--ver' is ambiguous; possibilities: '--version' '--verbose'".into())
+            CliError::Getopt(
+                "option '--ver' is ambiguous; possibilities: '--version' '--verbose'".into()
+            )
         );
         assert_eq!(
             p("-Scs").unwrap_err(),
-            CliError::Pacman("invalid option: '--clean' and '--search' may not be used together".into())
+            CliError::Pacman(
+                "invalid option: '--clean' and '--search' may not be used together".into()
+            )
         );
     }
 
@@ -536,7 +579,9 @@ mod tests {
         assert!(p("-Fx foo").unwrap().has("regex"));
         assert_eq!(
             p("-Sx --no-torrent foo").unwrap_err(),
-            CliError::Pacman("invalid option: '--torrent' and '--no-torrent' may not be used together".into())
+            CliError::Pacman(
+                "invalid option: '--torrent' and '--no-torrent' may not be used together".into()
+            )
         );
     }
 
@@ -545,7 +590,15 @@ mod tests {
         let a = p("-Uxd --pactor-config /p --debug=2 -b /db a.pkg").unwrap();
         assert_eq!(
             a.to_pacman_argv(),
-            ["--upgrade", "--nodeps", "--debug=2", "--dbpath", "/db", "--", "a.pkg"]
+            [
+                "--upgrade",
+                "--nodeps",
+                "--debug=2",
+                "--dbpath",
+                "/db",
+                "--",
+                "a.pkg"
+            ]
         );
     }
 
@@ -559,6 +612,9 @@ mod tests {
     fn no_operation_is_not_a_parse_error() {
         let a = p("-v").unwrap();
         assert_eq!(a.op, None);
-        assert_eq!(p("-y").unwrap_err(), CliError::Pacman("invalid option '-y'".into()));
+        assert_eq!(
+            p("-y").unwrap_err(),
+            CliError::Pacman("invalid option '-y'".into())
+        );
     }
 }

@@ -16,7 +16,11 @@ use crate::ui::output;
 /// failure (exit code 1 after pacman-style error).
 pub fn exec(pacman_bin: &Path, argv: &[String]) -> i32 {
     let err = Command::new(pacman_bin).args(argv).exec();
-    output::error(&format!("failed to run {}: {}", pacman_bin.display(), output::strerror(&err)));
+    output::error(&format!(
+        "failed to run {}: {}",
+        pacman_bin.display(),
+        output::strerror(&err)
+    ));
     1
 }
 
@@ -31,9 +35,13 @@ pub fn run_without_refresh(args: &Args, cfg: &Config) -> i32 {
     let mut a = args.clone();
     a.given.retain(|g| g.flag.long != "refresh");
     // pacman's soft interrupt handling is its own from here on.
-    let status = Command::new(&cfg.pactor.pacman_bin).args(a.to_pacman_argv()).status();
+    let status = Command::new(&cfg.pactor.pacman_bin)
+        .args(a.to_pacman_argv())
+        .status();
     match status {
-        Ok(s) => s.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
+        Ok(s) => s.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)
+        }),
         Err(e) => {
             output::error(&format!(
                 "failed to run {}: {}",

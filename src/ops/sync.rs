@@ -18,7 +18,9 @@ use crate::ui::prompt;
 
 /// Whether this `-S` command line only queries (handled by the system pacman).
 pub fn is_query(args: &Args) -> bool {
-    ["search", "info", "list", "groups"].iter().any(|o| args.has(o))
+    ["search", "info", "list", "groups"]
+        .iter()
+        .any(|o| args.has(o))
 }
 
 /// Runs `-S` natively; returns the exit code.
@@ -43,14 +45,16 @@ pub fn run(args: &Args, cfg: &Config, targets: &[String], torrent: bool) -> i32 
     };
     callbacks::install(&handle, &ui);
     signals::register(Some(handle.as_alpm_handle_t()));
-    if torrent {
-        crate::torrent::install_fetch_cb(&handle, cfg, args, &ui);
-    } else if !cfg.pacman.xfer_command.is_empty() {
+    // XferCommand replaces libalpm's downloader for everything, as in
+    // pacman. `-x` takes over only the package downloads (installed right
+    // before commit): database refreshes stay with libalpm, which knows
+    // when a database is up to date.
+    if !cfg.pacman.xfer_command.is_empty() {
         commit::install_xfercommand(&handle, &cfg.pacman.xfer_command);
     }
     log_command_line(&handle);
 
-    let code = sync(&mut handle, args, cfg, targets, &ui);
+    let code = sync(&mut handle, args, cfg, targets, &ui, torrent);
     signals::register(None);
     drop(handle);
     code
@@ -80,7 +84,14 @@ fn check_syncdbs(handle: &Alpm, need_repos: bool, check_valid: bool) -> bool {
     ok
 }
 
-fn sync(handle: &mut Alpm, args: &Args, cfg: &Config, targets: &[String], ui: &Ui) -> i32 {
+fn sync(
+    handle: &mut Alpm,
+    args: &Args,
+    cfg: &Config,
+    targets: &[String],
+    ui: &Ui,
+    torrent: bool,
+) -> i32 {
     if !check_syncdbs(handle, true, false) {
         return 1;
     }
@@ -111,7 +122,7 @@ fn sync(handle: &mut Alpm, args: &Args, cfg: &Config, targets: &[String], ui: &U
             return 1;
         }
     }
-    sync_trans(handle, args, cfg, targets, ui)
+    sync_trans(handle, args, cfg, targets, ui, torrent)
 }
 
 fn trans_init(handle: &Alpm, flags: TransFlag) -> bool {
@@ -120,7 +131,10 @@ fn trans_init(handle: &Alpm, flags: TransFlag) -> bool {
         output::error(&format!("failed to init transaction ({e})"));
         if e == alpm::Error::HandleLock {
             let errno = std::io::Error::last_os_error();
-            output::error(&format!("could not lock database: {}", output::strerror(&errno)));
+            output::error(&format!(
+                "could not lock database: {}",
+                output::strerror(&errno)
+            ));
             let lockfile = handle.lockfile();
             if std::path::Path::new(lockfile).exists() {
                 output::print_err(&format!(
@@ -158,7 +172,14 @@ fn add_pkg(handle: &Alpm, pkg: &alpm::Package, explicit: &mut Explicit) -> bool 
     }
 }
 
-fn process_group(handle: &Alpm, dbs: alpm::AlpmList<&alpm::Db>, group: &str, error: bool, print: bool, explicit: &mut Explicit) -> bool {
+fn process_group(
+    handle: &Alpm,
+    dbs: alpm::AlpmList<&alpm::Db>,
+    group: &str,
+    error: bool,
+    print: bool,
+    explicit: &mut Explicit,
+) -> bool {
     // Group members come back as `Pkg`; their sync db gives the `Package`
     // that a transaction takes.
     let pkgs: Vec<&alpm::Package> = handle
@@ -180,12 +201,20 @@ fn process_group(handle: &Alpm, dbs: alpm::AlpmList<&alpm::Db>, group: &str, err
         let c = output::colors();
         let n = pkgs.len();
         output::colon(&if n == 1 {
-            format!("There is {n} member in group {}{group}{}:\n", c.repo, c.title)
+            format!(
+                "There is {n} member in group {}{group}{}:\n",
+                c.repo, c.title
+            )
         } else {
-            format!("There are {n} members in group {}{group}{}:\n", c.repo, c.title)
+            format!(
+                "There are {n} members in group {}{group}{}:\n",
+                c.repo, c.title
+            )
         });
         output::print(&display::select_display(&pkgs));
-        let Some(selection) = prompt::multiselect(n) else { return false };
+        let Some(selection) = prompt::multiselect(n) else {
+            return false;
+        };
         for (pkg, chosen) in pkgs.iter().zip(selection) {
             if chosen && !add_pkg(handle, pkg, explicit) {
                 return false;
@@ -201,7 +230,14 @@ fn process_group(handle: &Alpm, dbs: alpm::AlpmList<&alpm::Db>, group: &str, err
     true
 }
 
-fn process_targname(handle: &Alpm, dbs: alpm::AlpmList<&alpm::Db>, name: &str, error: bool, print: bool, explicit: &mut Explicit) -> bool {
+fn process_targname(
+    handle: &Alpm,
+    dbs: alpm::AlpmList<&alpm::Db>,
+    name: &str,
+    error: bool,
+    print: bool,
+    explicit: &mut Explicit,
+) -> bool {
     let pkg = dbs.find_satisfier(name);
     if handle.last_error() == alpm::Error::PkgIgnored {
         output::warning(&format!("skipping target: {name}"));
@@ -213,7 +249,13 @@ fn process_targname(handle: &Alpm, dbs: alpm::AlpmList<&alpm::Db>, name: &str, e
     }
 }
 
-fn process_target(handle: &Alpm, target: &str, error: bool, print: bool, explicit: &mut Explicit) -> bool {
+fn process_target(
+    handle: &Alpm,
+    target: &str,
+    error: bool,
+    print: bool,
+    explicit: &mut Explicit,
+) -> bool {
     let ok = match target.split_once('/') {
         Some((dbname, name)) if !dbname.is_empty() => {
             let Some(db) = handle.syncdbs().iter().find(|db| db.name() == dbname) else {
@@ -243,7 +285,14 @@ fn warn_if_file(target: &str, ok: bool) -> bool {
     ok
 }
 
-fn sync_trans(handle: &mut Alpm, args: &Args, cfg: &Config, targets: &[String], ui: &Ui) -> i32 {
+fn sync_trans(
+    handle: &mut Alpm,
+    args: &Args,
+    cfg: &Config,
+    targets: &[String],
+    ui: &Ui,
+    torrent: bool,
+) -> i32 {
     let print = args.has("print") || args.has("print-format");
     if !trans_init(handle, resolve::trans_flags(args)) {
         return 1;
@@ -271,14 +320,21 @@ fn sync_trans(handle: &mut Alpm, args: &Args, cfg: &Config, targets: &[String], 
             return 1;
         }
     }
-    let code = prepare_execute(handle, args, cfg, &explicit, ui);
+    let code = prepare_execute(handle, args, cfg, &explicit, ui, torrent);
     if !trans_release(handle) {
         return 1;
     }
     code
 }
 
-fn prepare_execute(handle: &mut Alpm, args: &Args, cfg: &Config, explicit: &Explicit, ui: &Ui) -> i32 {
+fn prepare_execute(
+    handle: &mut Alpm,
+    args: &Args,
+    cfg: &Config,
+    explicit: &Explicit,
+    ui: &Ui,
+    torrent: bool,
+) -> i32 {
     let print = args.has("print") || args.has("print-format");
     let downloadonly = args.has("downloadonly");
     let raw = handle.as_alpm_handle_t();
@@ -294,7 +350,11 @@ fn prepare_execute(handle: &mut Alpm, args: &Args, cfg: &Config, explicit: &Expl
     }
     if print {
         let pkgs: Vec<&alpm::Package> = handle.trans_add().iter().collect();
-        output::print(&display::print_packages(handle, &pkgs, args.value("print-format")));
+        output::print(&display::print_packages(
+            handle,
+            &pkgs,
+            args.value("print-format"),
+        ));
         return 0;
     }
 
@@ -314,7 +374,11 @@ fn prepare_execute(handle: &mut Alpm, args: &Args, cfg: &Config, explicit: &Expl
         explicit: false,
     }));
     let verbose = cfg.pacman.verbose_pkg_lists;
-    output::print(&display::display_targets(&mut targets, verbose, downloadonly));
+    output::print(&display::display_targets(
+        &mut targets,
+        verbose,
+        downloadonly,
+    ));
     output::print("\n");
     let confirmed = if downloadonly {
         prompt::yesno("Proceed with download?")
@@ -324,11 +388,13 @@ fn prepare_execute(handle: &mut Alpm, args: &Args, cfg: &Config, explicit: &Expl
     if !confirmed {
         return 1;
     }
-    crate::torrent::before_commit(handle, ui);
+    if torrent {
+        crate::torrent::install_fetch_cb(handle, cfg, args, ui);
+        crate::torrent::before_commit(handle, ui);
+    }
     if let Err(e) = handle.trans_commit() {
         commit::report_commit_error(&e);
         return 1;
     }
     0
 }
-

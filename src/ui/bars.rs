@@ -51,8 +51,9 @@ impl DownloadBars {
     }
 
     fn multi(&mut self) -> &MultiProgress {
-        self.multi
-            .get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(8)))
+        self.multi.get_or_insert_with(|| {
+            MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(8))
+        })
     }
 
     /// Starts the total line for `num` packages of `total_size` bytes.
@@ -116,7 +117,9 @@ impl DownloadBars {
     /// A file is done: `Some(true)` downloaded, `None` up to date,
     /// `Some(false)` failed.
     pub fn completed(&mut self, file: &str, total: u64, ok: Option<bool>) {
-        let Some(bar) = self.bars.remove(file) else { return };
+        let Some(bar) = self.bars.remove(file) else {
+            return;
+        };
         let name = clean_filename(file).to_owned();
         match ok {
             Some(true) => {
@@ -220,7 +223,13 @@ impl pactor_fetch::Reporter for EngineReporter {
         }
     }
 
-    fn on_item_start(&self, item: pactor_fetch::ItemId, filename: &str, size: Option<u64>, resumed: u64) {
+    fn on_item_start(
+        &self,
+        item: pactor_fetch::ItemId,
+        filename: &str,
+        size: Option<u64>,
+        resumed: u64,
+    ) {
         if filename.ends_with(".sig") {
             return;
         }
@@ -245,7 +254,12 @@ impl pactor_fetch::Reporter for EngineReporter {
         }
     }
 
-    fn on_progress(&self, item: pactor_fetch::ItemId, bytes: u64, source: pactor_fetch::SourceKind) {
+    fn on_progress(
+        &self,
+        item: pactor_fetch::ItemId,
+        bytes: u64,
+        source: pactor_fetch::SourceKind,
+    ) {
         use std::sync::atomic::Ordering;
         match source {
             pactor_fetch::SourceKind::Peer => self.peers.fetch_add(bytes, Ordering::Relaxed),
@@ -282,14 +296,19 @@ impl pactor_fetch::Reporter for EngineReporter {
 
     fn on_item_failed(&self, item: pactor_fetch::ItemId, failure: &pactor_fetch::FileFailure) {
         if let Some(bar) = self.bars.lock().ok().and_then(|mut b| b.remove(&item.0)) {
-            bar.abandon_with_message(format!("{} failed to download", clean_filename(&failure.filename)));
+            bar.abandon_with_message(format!(
+                "{} failed to download",
+                clean_filename(&failure.filename)
+            ));
         }
     }
 
     fn on_mirror_benched(&self, mirror: &str, reason: &pactor_fetch::BenchReason) {
         let line = format!("mirror {mirror} dropped: {reason}");
         if self.enabled {
-            let _ = self.multi.println(format!("{}{line}", output::warning_prefix()));
+            let _ = self
+                .multi
+                .println(format!("{}{line}", output::warning_prefix()));
         } else {
             output::warning(&line);
         }
@@ -306,7 +325,10 @@ mod tests {
 
     #[test]
     fn clean_names_like_pacman() {
-        assert_eq!(clean_filename("foo-1.0-1-x86_64.pkg.tar.zst"), "foo-1.0-1-x86_64");
+        assert_eq!(
+            clean_filename("foo-1.0-1-x86_64.pkg.tar.zst"),
+            "foo-1.0-1-x86_64"
+        );
         assert_eq!(clean_filename("core.db"), "core");
         assert_eq!(clean_filename("core.files"), "core");
         assert_eq!(clean_filename("plain"), "plain");

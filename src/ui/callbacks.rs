@@ -11,8 +11,8 @@ use std::ffi::CString;
 use std::rc::Rc;
 
 use alpm::{
-    Alpm, AnyDownloadEvent, AnyEvent, AnyQuestion, DownloadEvent, DownloadResult, Event, HookWhen, LogLevel,
-    PackageOperation, Progress, Question,
+    Alpm, AnyDownloadEvent, AnyEvent, AnyQuestion, DownloadEvent, DownloadResult, Event, HookWhen,
+    LogLevel, PackageOperation, Progress, Question,
 };
 
 use super::bars::DownloadBars;
@@ -45,7 +45,13 @@ pub struct UiState {
 
 impl UiState {
     /// A state for a run with these settings.
-    pub fn new(noprogressbar: bool, print: bool, downloadonly: bool, refresh: bool, ask: Option<u32>) -> Self {
+    pub fn new(
+        noprogressbar: bool,
+        print: bool,
+        downloadonly: bool,
+        refresh: bool,
+        ask: Option<u32>,
+    ) -> Self {
         UiState {
             noprogressbar,
             print,
@@ -81,13 +87,13 @@ pub type Ui = Rc<RefCell<UiState>>;
 /// Registers every callback on `handle`.
 pub fn install(handle: &Alpm, ui: &Ui) {
     ui.borrow_mut().handle = handle.as_alpm_handle_t();
-    handle.set_log_cb(ui.clone(), |level, msg, ui| on_log(level, msg, ui));
-    handle.set_event_cb(ui.clone(), |event, ui| on_event(event, ui));
-    handle.set_question_cb(ui.clone(), |q, ui| on_question(q, ui));
+    handle.set_log_cb(ui.clone(), on_log);
+    handle.set_event_cb(ui.clone(), on_event);
+    handle.set_question_cb(ui.clone(), on_question);
     handle.set_progress_cb(ui.clone(), |p, name, percent, howmany, current, ui| {
         on_progress(p, name, percent, howmany, current, ui)
     });
-    handle.set_dl_cb(ui.clone(), |file, event, ui| on_download(file, event, ui));
+    handle.set_dl_cb(ui.clone(), on_download);
 }
 
 fn level_prefix(level: LogLevel) -> String {
@@ -118,18 +124,28 @@ fn on_log(level: LogLevel, msg: &str, ui: &mut Ui) {
 }
 
 fn is_installed_or_pending(handle: *mut alpm_sys::alpm_handle_t, dep: &str) -> (bool, bool) {
-    let Ok(dep) = CString::new(dep) else { return (false, false) };
+    let Ok(dep) = CString::new(dep) else {
+        return (false, false);
+    };
     // SAFETY: the handle outlives the transaction whose callbacks call this;
     // the lists are libalpm's own and only read.
     unsafe {
         let local = alpm_sys::alpm_get_localdb(handle);
-        let installed = !alpm_sys::alpm_find_satisfier(alpm_sys::alpm_db_get_pkgcache(local), dep.as_ptr()).is_null();
-        let pending = !alpm_sys::alpm_find_satisfier(alpm_sys::alpm_trans_get_add(handle), dep.as_ptr()).is_null();
+        let installed =
+            !alpm_sys::alpm_find_satisfier(alpm_sys::alpm_db_get_pkgcache(local), dep.as_ptr())
+                .is_null();
+        let pending =
+            !alpm_sys::alpm_find_satisfier(alpm_sys::alpm_trans_get_add(handle), dep.as_ptr())
+                .is_null();
         (installed, pending)
     }
 }
 
-fn optdepends_text(handle: *mut alpm_sys::alpm_handle_t, pkg: &alpm::Package, old: Option<&alpm::Package>) -> String {
+fn optdepends_text(
+    handle: *mut alpm_sys::alpm_handle_t,
+    pkg: &alpm::Package,
+    old: Option<&alpm::Package>,
+) -> String {
     let old_deps: Vec<String> = old
         .map(|o| o.optdepends().iter().map(|d| d.to_string()).collect())
         .unwrap_or_default();
@@ -182,7 +198,9 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
             ));
         }
         Event::CheckDepsStart => output::print("checking dependencies...\n"),
-        Event::FileConflictsStart if s.noprogressbar => output::print("checking for file conflicts...\n"),
+        Event::FileConflictsStart if s.noprogressbar => {
+            output::print("checking for file conflicts...\n")
+        }
         Event::ResolveDepsStart => output::print("resolving dependencies...\n"),
         Event::InterConflictsStart => output::print("looking for conflicting packages...\n"),
         Event::TransactionStart => output::colon("Processing package changes...\n"),
@@ -206,7 +224,9 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
             };
             output::print(&text);
         }
-        Event::IntegrityStart if s.noprogressbar => output::print("checking package integrity...\n"),
+        Event::IntegrityStart if s.noprogressbar => {
+            output::print("checking package integrity...\n")
+        }
         Event::KeyringStart if s.noprogressbar => output::print("checking keyring...\n"),
         Event::KeyDownloadStart => output::print("downloading required keys...\n"),
         Event::LoadStart if s.noprogressbar => output::print("loading package files...\n"),
@@ -217,20 +237,29 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
             s.on_progress = true;
             s.bars.start_total(r.num(), r.total_size());
         }
-        Event::DiskSpaceStart if s.noprogressbar => output::print("checking available disk space...\n"),
-        Event::OptDepRemoval(e) => {
-            output::colon(&format!("{} optionally requires {}\n", e.pkg().name(), e.optdep()));
+        Event::DiskSpaceStart if s.noprogressbar => {
+            output::print("checking available disk space...\n")
         }
-        Event::DatabaseMissing(e) => {
-            if !s.refresh {
-                output::warning(&format!(
-                    "database file for '{}' does not exist (use '-Sy' to download)",
-                    e.dbname()
-                ));
-            }
+        Event::OptDepRemoval(e) => {
+            output::colon(&format!(
+                "{} optionally requires {}\n",
+                e.pkg().name(),
+                e.optdep()
+            ));
+        }
+        Event::DatabaseMissing(e) if !s.refresh => {
+            output::warning(&format!(
+                "database file for '{}' does not exist (use '-Sy' to download)",
+                e.dbname()
+            ));
         }
         Event::PacnewCreated(e) => {
-            let line = format!("{}{} installed as {}.pacnew\n", output::warning_prefix(), e.file(), e.file());
+            let line = format!(
+                "{}{} installed as {}.pacnew\n",
+                output::warning_prefix(),
+                e.file(),
+                e.file()
+            );
             if s.on_progress {
                 s.held.push(line);
             } else {
@@ -238,14 +267,22 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
             }
         }
         Event::PacsaveCreated(e) => {
-            let line = format!("{}{} saved as {}.pacsave\n", output::warning_prefix(), e.file(), e.file());
+            let line = format!(
+                "{}{} saved as {}.pacsave\n",
+                output::warning_prefix(),
+                e.file(),
+                e.file()
+            );
             if s.on_progress {
                 s.held.push(line);
             } else {
                 eprint_raw(&line);
             }
         }
-        Event::RetrieveDone | Event::RetrieveFailed | Event::PkgRetrieveDone(_) | Event::PkgRetrieveFailed(_) => {
+        Event::RetrieveDone
+        | Event::RetrieveFailed
+        | Event::PkgRetrieveDone(_)
+        | Event::PkgRetrieveFailed(_) => {
             s.bars.finish();
             s.flush_held();
             s.on_progress = false;
@@ -259,7 +296,10 @@ fn on_question(mut q: AnyQuestion, ui: &mut Ui) {
     let c = colors();
     let qtype = q.question_type() as u32;
     if s.print {
-        let yes = matches!(q.question(), Question::InstallIgnorepkg(_) | Question::Replace(_));
+        let yes = matches!(
+            q.question(),
+            Question::InstallIgnorepkg(_) | Question::Replace(_)
+        );
         q.set_answer(yes);
         return;
     }
@@ -267,7 +307,11 @@ fn on_question(mut q: AnyQuestion, ui: &mut Ui) {
     // `--ask` can invert it like pacman does.
     let answer: i32 = match q.question() {
         Question::InstallIgnorepkg(mut x) => {
-            let yes = s.downloadonly || prompt::yesno(&format!("{} is in IgnorePkg/IgnoreGroup. Install anyway?", x.pkg().name()));
+            let yes = s.downloadonly
+                || prompt::yesno(&format!(
+                    "{} is in IgnorePkg/IgnoreGroup. Install anyway?",
+                    x.pkg().name()
+                ));
             x.set_install(yes);
             yes as i32
         }
@@ -324,7 +368,11 @@ fn on_question(mut q: AnyQuestion, ui: &mut Ui) {
             } else {
                 "The following packages cannot be upgraded due to unresolvable dependencies:\n"
             });
-            output::print(&display::list_display(Some("     "), &names, output::columns()));
+            output::print(&display::list_display(
+                Some("     "),
+                &names,
+                output::columns(),
+            ));
             output::print("\n");
             let yes = prompt::noyes(if n == 1 {
                 "Do you want to skip the above package for this upgrade?"
@@ -362,7 +410,8 @@ fn on_question(mut q: AnyQuestion, ui: &mut Ui) {
             // null for database signatures: read the raw struct instead.
             // SAFETY: ImportKeyQuestion's only non-zero-sized field is the
             // pointer to libalpm's question struct.
-            let raw: *mut alpm_sys::alpm_question_import_key_t = unsafe { std::mem::transmute_copy(&x) };
+            let raw: *mut alpm_sys::alpm_question_import_key_t =
+                unsafe { std::mem::transmute_copy(&x) };
             let uid = unsafe { (*raw).uid };
             let text = if uid.is_null() {
                 format!("Import PGP key {}?", x.fingerprint())
@@ -412,9 +461,17 @@ fn on_progress(p: Progress, name: &str, percent: i32, howmany: usize, current: u
     let infolen = (cols * 6 / 10).max(50);
     let digits = howmany.to_string().len();
     let textlen = infolen.saturating_sub(3 + 2 * digits + 1);
-    let mut text = if name.is_empty() { opr.to_owned() } else { format!("{opr} {name}") };
+    let mut text = if name.is_empty() {
+        opr.to_owned()
+    } else {
+        format!("{opr} {name}")
+    };
     if text.chars().count() > textlen {
-        text = text.chars().take(textlen.saturating_sub(3)).collect::<String>() + "...";
+        text = text
+            .chars()
+            .take(textlen.saturating_sub(3))
+            .collect::<String>()
+            + "...";
     }
     let barlen = cols.saturating_sub(infolen);
     let bar = fill_progress(percent, barlen);
@@ -443,7 +500,12 @@ fn fill_progress(percent: i32, proglen: usize) -> String {
         return format!(" {percent:>3}%");
     }
     let hash = hashlen * percent.clamp(0, 100) as usize / 100;
-    format!(" [{}{}] {:>3}%", "#".repeat(hash), "-".repeat(hashlen - hash), percent)
+    format!(
+        " [{}{}] {:>3}%",
+        "#".repeat(hash),
+        "-".repeat(hashlen - hash),
+        percent
+    )
 }
 
 fn on_download(file: &str, event: AnyDownloadEvent, ui: &mut Ui) {

@@ -65,9 +65,9 @@ fn indentprint(s: &str, indent: usize, cols: usize) -> String {
     }
     let mut out = String::new();
     let mut cidx = indent;
-    let mut words = s.split(' ').peekable();
+    let words = s.split(' ');
     let mut first = true;
-    while let Some(word) = words.next() {
+    for word in words {
         if !first {
             let wl = width(word);
             if wl + 1 > cols.saturating_sub(cidx) {
@@ -143,7 +143,11 @@ fn table_display(header: Option<&[Cell]>, rows: &[Vec<Cell>], cols: usize) -> Op
         }
     }
     let useful = has_data.iter().filter(|d| **d).count();
-    let total: usize = (0..ncols).filter(|i| has_data[*i]).map(|i| widths[i]).sum::<usize>() + 2 * useful.saturating_sub(1);
+    let total: usize = (0..ncols)
+        .filter(|i| has_data[*i])
+        .map(|i| widths[i])
+        .sum::<usize>()
+        + 2 * useful.saturating_sub(1);
     if cols > 0 && total > cols {
         output::warning("insufficient columns available for table display");
         return None;
@@ -209,8 +213,17 @@ pub fn display_targets(targets: &mut [Target], verbose: bool, downloadonly: bool
     if targets.is_empty() {
         return String::new();
     }
-    let name_of = |t: &Target| t.install.or(t.remove).map(|p| p.name().to_owned()).unwrap_or_default();
-    targets.sort_by(|a, b| a.explicit.cmp(&b.explicit).then_with(|| name_of(a).cmp(&name_of(b))));
+    let name_of = |t: &Target| {
+        t.install
+            .or(t.remove)
+            .map(|p| p.name().to_owned())
+            .unwrap_or_default()
+    };
+    targets.sort_by(|a, b| {
+        a.explicit
+            .cmp(&b.explicit)
+            .then_with(|| name_of(a).cmp(&name_of(b)))
+    });
     let (mut isize, mut rsize, mut dlsize) = (0i64, 0i64, 0i64);
     for t in targets.iter() {
         if let Some(p) = t.install {
@@ -226,8 +239,17 @@ pub fn display_targets(targets: &mut [Target], verbose: bool, downloadonly: bool
         .iter()
         .map(|t| match (t.install, t.remove) {
             (Some(p), _) => format!("{}{}-{}{}", p.name(), c.faint, p.version(), c.nocolor),
-            (None, Some(p)) if isize == 0 => format!("{}{}-{}{}", p.name(), c.faint, p.version(), c.nocolor),
-            (None, Some(p)) => format!("{}{}-{} {}[removal]{}", p.name(), c.faint, p.version(), c.nocolor, c.nocolor),
+            (None, Some(p)) if isize == 0 => {
+                format!("{}{}-{}{}", p.name(), c.faint, p.version(), c.nocolor)
+            }
+            (None, Some(p)) => format!(
+                "{}{}-{} {}[removal]{}",
+                p.name(),
+                c.faint,
+                p.version(),
+                c.nocolor,
+                c.nocolor
+            ),
             (None, None) => String::new(),
         })
         .collect();
@@ -253,14 +275,31 @@ pub fn display_targets(targets: &mut [Target], verbose: bool, downloadonly: bool
                     },
                     None => t.remove.map(|p| p.name().to_owned()).unwrap_or_default(),
                 };
-                let net = t.install.map(|p| p.isize()).unwrap_or(0) - t.remove.map(|p| p.isize()).unwrap_or(0);
+                let net = t.install.map(|p| p.isize()).unwrap_or(0)
+                    - t.remove.map(|p| p.isize()).unwrap_or(0);
                 let dl = t.install.map(|p| p.download_size()).unwrap_or(0);
                 vec![
                     cell(name, false, false),
-                    cell(t.remove.map(|p| p.version().to_string()).unwrap_or_default(), false, false),
-                    cell(t.install.map(|p| p.version().to_string()).unwrap_or_default(), false, false),
+                    cell(
+                        t.remove
+                            .map(|p| p.version().to_string())
+                            .unwrap_or_default(),
+                        false,
+                        false,
+                    ),
+                    cell(
+                        t.install
+                            .map(|p| p.version().to_string())
+                            .unwrap_or_default(),
+                        false,
+                        false,
+                    ),
                     cell(size_str(net), true, false),
-                    cell(if dl != 0 { size_str(dl) } else { String::new() }, true, false),
+                    cell(
+                        if dl != 0 { size_str(dl) } else { String::new() },
+                        true,
+                        false,
+                    ),
                 ]
             })
             .collect();
@@ -274,7 +313,12 @@ pub fn display_targets(targets: &mut [Target], verbose: bool, downloadonly: bool
     }
     out.push('\n');
     let mut rows = Vec::new();
-    let mut add = |label: &str, size: i64| rows.push(vec![cell(label, false, true), cell(size_str(size), true, false)]);
+    let mut add = |label: &str, size: i64| {
+        rows.push(vec![
+            cell(label, false, true),
+            cell(size_str(size), true, false),
+        ])
+    };
     if dlsize > 0 || downloadonly {
         add("Total Download Size:", dlsize);
     }
@@ -301,7 +345,10 @@ fn location(handle: &Alpm, pkg: &Package) -> String {
     if pkg.download_size() == 0 {
         for dir in handle.cachedirs() {
             let path = format!("{dir}{filename}");
-            if std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
+            if std::fs::metadata(&path)
+                .map(|m| m.is_file())
+                .unwrap_or(false)
+            {
                 return format!("file://{path}");
             }
         }
@@ -339,18 +386,40 @@ pub fn print_packages(handle: &Alpm, pkgs: &[&Package], format: Option<&str>) ->
         rep("%v", &|| pkg.version().to_string());
         rep("%m", &|| pkg.md5sum().unwrap_or("(null)").to_owned());
         rep("%l", &|| location(handle, pkg));
-        rep("%r", &|| pkg.db().map(|d| d.name().to_owned()).unwrap_or_else(|| "local".into()));
+        rep("%r", &|| {
+            pkg.db()
+                .map(|d| d.name().to_owned())
+                .unwrap_or_else(|| "local".into())
+        });
         rep("%s", &|| pkg.download_size().to_string());
         rep("%u", &|| pkg.url().unwrap_or("(null)").to_owned());
-        rep("%C", &|| list(pkg.checkdepends().iter().map(|d| d.to_string()).collect()));
-        rep("%D", &|| list(pkg.depends().iter().map(|d| d.to_string()).collect()));
-        rep("%G", &|| list(pkg.groups().iter().map(|d| d.to_string()).collect()));
-        rep("%H", &|| list(pkg.conflicts().iter().map(|d| d.to_string()).collect()));
-        rep("%M", &|| list(pkg.makedepends().iter().map(|d| d.to_string()).collect()));
-        rep("%O", &|| list(pkg.optdepends().iter().map(|d| d.to_string()).collect()));
-        rep("%P", &|| list(pkg.provides().iter().map(|d| d.to_string()).collect()));
-        rep("%R", &|| list(pkg.replaces().iter().map(|d| d.to_string()).collect()));
-        rep("%L", &|| list(pkg.licenses().iter().map(|d| d.to_string()).collect()));
+        rep("%C", &|| {
+            list(pkg.checkdepends().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%D", &|| {
+            list(pkg.depends().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%G", &|| {
+            list(pkg.groups().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%H", &|| {
+            list(pkg.conflicts().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%M", &|| {
+            list(pkg.makedepends().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%O", &|| {
+            list(pkg.optdepends().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%P", &|| {
+            list(pkg.provides().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%R", &|| {
+            list(pkg.replaces().iter().map(|d| d.to_string()).collect())
+        });
+        rep("%L", &|| {
+            list(pkg.licenses().iter().map(|d| d.to_string()).collect())
+        });
         out.push_str(&s);
         out.push('\n');
     }
@@ -381,14 +450,26 @@ pub fn select_display(pkgs: &[&Package]) -> String {
     for (n, p) in pkgs.iter().enumerate() {
         let db = p.db().map(|d| d.name().to_owned()).unwrap_or_default();
         if current.as_deref().is_some_and(|c| c != db) {
-            out.push_str(&format!("{}Repository {}{}{}\n", c.colon, c.repo, current.as_deref().unwrap_or(""), c.nocolor));
+            out.push_str(&format!(
+                "{}Repository {}{}{}\n",
+                c.colon,
+                c.repo,
+                current.as_deref().unwrap_or(""),
+                c.nocolor
+            ));
             out.push_str(&list_display(Some("  "), &list, cols));
             list.clear();
         }
         current = Some(db);
         list.push(format!("{}) {}", n + 1, p.name()));
     }
-    out.push_str(&format!("{}Repository {}{}{}\n", c.colon, c.repo, current.as_deref().unwrap_or(""), c.nocolor));
+    out.push_str(&format!(
+        "{}Repository {}{}{}\n",
+        c.colon,
+        c.repo,
+        current.as_deref().unwrap_or(""),
+        c.nocolor
+    ));
     out.push_str(&list_display(Some("  "), &list, cols));
     out
 }
@@ -396,7 +477,9 @@ pub fn select_display(pkgs: &[&Package]) -> String {
 /// Optional dependencies of a new package, marked `[installed]`/`[pending]`
 /// (pacman's `display_optdepends` / `display_new_optdepends`).
 pub fn optdepends(handle: &Alpm, pkg: &Package, old: Option<&Package>) -> String {
-    let old_deps: Vec<String> = old.map(|o| o.optdepends().iter().map(|d| d.to_string()).collect()).unwrap_or_default();
+    let old_deps: Vec<String> = old
+        .map(|o| o.optdepends().iter().map(|d| d.to_string()).collect())
+        .unwrap_or_default();
     let items: Vec<String> = pkg
         .optdepends()
         .iter()

@@ -88,7 +88,10 @@ pub fn stdout_is_tty() -> bool {
 /// pacman's `getcols`: `COLUMNS`, else the terminal width, 0 when stdout is
 /// not a terminal (no wrapping), 80 when the width is unknown.
 pub fn columns() -> usize {
-    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         return c;
     }
     if !stdout_is_tty() {

@@ -36,7 +36,9 @@ pub fn question(preset: bool, text: &str) -> bool {
         let _ = writeln!(s);
         return preset;
     }
-    let Some(line) = read_line() else { return false };
+    let Some(line) = read_line() else {
+        return false;
+    };
     let answer = line.trim();
     if answer.is_empty() {
         return preset;
@@ -45,10 +47,7 @@ pub fn question(preset: bool, text: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         let _ = writeln!(s, "{answer}");
     }
-    match answer.to_lowercase().as_str() {
-        "y" | "yes" => true,
-        _ => false,
-    }
+    matches!(answer.to_lowercase().as_str(), "y" | "yes")
 }
 
 /// `[Y/n]`.
@@ -65,7 +64,9 @@ fn parse_index(s: &str, min: usize, max: usize) -> Result<usize, ()> {
     match s.parse::<i64>() {
         Ok(n) if n >= min as i64 && n <= max as i64 => Ok(n as usize),
         Ok(n) => {
-            output::error(&format!("invalid value: {n} is not between {min} and {max}"));
+            output::error(&format!(
+                "invalid value: {n} is not between {min} and {max}"
+            ));
             Err(())
         }
         Err(_) => {
