@@ -18,4 +18,5 @@ pub use plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSour
 pub use reporter::{BenchReason, ItemId, NoopReporter, Reporter, SourceKind};
 pub use url::Url;
 
+pub mod swarm;
 pub mod torrent;

@@ -1,0 +1,511 @@
+//! The BitTorrent half of the engine: one librqbit session for a whole
+//! transaction, one torrent per package, and every mirror as a BEP 19
+//! webseed through a local bridge peer ([`webseed`]).
+//!
+//! [`Swarm::start`] opens the session (listen port, DHT with its routing
+//! table kept in the state directory, trackers, LSD, rate limits);
+//! [`Swarm::add`] checks a package's torrent against the sync db
+//! ([`crate::torrent::validate_for_package`]), registers the package on one
+//! bridge per mirror and hands the torrent to librqbit with the bridges as
+//! initial peers. The returned [`Transfer`] reports progress (bytes from
+//! mirrors and from peers) and completes when librqbit has every piece,
+//! each checked against the torrent's SHA-1; the caller still checks the
+//! file's sha256 against the sync db before using it.
+//!
+//! librqbit writes the file as `<output_dir>/<filename>` while it downloads
+//! (sparse, pieces in any order), so `output_dir` must be pactor's own
+//! directory, never a pacman CacheDir (DESIGN.md, "Shape"). A file already
+//! there is re-checked piece by piece when added: an interrupted run resumes
+//! from its verified pieces.
+//!
+//! librqbit runs blocking work with `tokio::task::block_in_place`, so the
+//! swarm needs a multi-threaded tokio runtime.
+
+pub mod webseed;
+mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use librqbit::dht::DhtPersistenceConfig;
+use librqbit::limits::LimitsConfig;
+use librqbit::{
+    AddTorrent, AddTorrentOptions, DhtSessionConfig, ListenerMode, ListenerOptions, ManagedTorrent,
+    Session, SessionOptions, TorrentStatsState,
+};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::torrent::{self, InfoHash, Layout, TorrentError};
+use webseed::{Bridge, PieceLayout, Source};
+pub use webseed::{DropReason, WebseedOptions, WebseedStatus};
+
+/// How the session runs. Fill with `..Default::default()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwarmOptions {
+    /// pactor's state directory: the DHT routing table is kept here
+    /// (`dht.json`) so that the next run starts warm. Empty: not kept.
+    pub state_dir: PathBuf,
+    /// TCP port for incoming peers; `Some(0)` picks one, `None` accepts no
+    /// incoming connections (outgoing ones still work).
+    pub listen_port: Option<u16>,
+    /// Address to listen on (all of them by default; tests use 127.0.0.1).
+    pub listen_ip: IpAddr,
+    /// Use the mainline DHT (BEP 5).
+    pub dht: bool,
+    /// DHT bootstrap nodes (`host:port`); `None` for librqbit's defaults.
+    pub dht_bootstrap: Option<Vec<String>>,
+    /// Use local service discovery (BEP 14 multicast on the LAN).
+    pub lsd: bool,
+    /// Trackers announced to for every torrent, besides the torrent's own.
+    pub trackers: Vec<Url>,
+    /// Download limit in bytes per second over all peers and webseeds.
+    pub max_download_rate: Option<u64>,
+    /// Upload limit in bytes per second.
+    pub max_upload_rate: Option<u64>,
+    /// Most peers connected per torrent (librqbit's default when `None`).
+    pub peer_limit: Option<usize>,
+    /// How webseeds are fetched.
+    pub webseed: WebseedOptions,
+}
+
+impl Default for SwarmOptions {
+    fn default() -> Self {
+        SwarmOptions {
+            state_dir: PathBuf::new(),
+            listen_port: Some(0),
+            listen_ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            dht: true,
+            dht_bootstrap: None,
+            lsd: true,
+            trackers: Vec::new(),
+            max_download_rate: None,
+            max_upload_rate: None,
+            peer_limit: None,
+            webseed: WebseedOptions::default(),
+        }
+    }
+}
+
+/// One package to download from the swarm.
+#[derive(Debug, Clone, Default)]
+pub struct SwarmItem {
+    /// Bare package file name; the torrent's `name` must equal it.
+    pub filename: String,
+    /// Size from the sync db; the torrent's `length` must equal it.
+    pub size: u64,
+    /// The `.torrent` file as fetched (an untrusted hint).
+    pub metainfo: Vec<u8>,
+    /// Where the file is written as `<output_dir>/<filename>`.
+    pub output_dir: PathBuf,
+    /// Mirror URLs without the file name (the repo's `Server`s); each one
+    /// becomes a webseed `<mirror>/<filename>`, besides the torrent's own
+    /// `url-list`.
+    pub mirrors: Vec<Url>,
+    /// Peers to try at once (a local `pactor-seed`, tests).
+    pub initial_peers: Vec<SocketAddr>,
+}
+
+/// What can go wrong in the swarm; messages name the package file.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// The librqbit session did not start.
+    #[error("starting the BitTorrent session: {0}")]
+    Start(String),
+    /// A webseed bridge could not listen.
+    #[error("starting a webseed bridge for {mirror}: {source}")]
+    Bridge {
+        /// The mirror.
+        mirror: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The torrent is not usable for this package.
+    #[error(transparent)]
+    BadTorrent(#[from] TorrentError),
+    /// librqbit refused the torrent.
+    #[error("adding the torrent of {filename}: {message}")]
+    Add {
+        /// The package file.
+        filename: String,
+        /// librqbit's error chain.
+        message: String,
+    },
+    /// The torrent failed while downloading (a disk error, usually).
+    #[error("downloading {filename} from the swarm: {message}")]
+    Torrent {
+        /// The package file.
+        filename: String,
+        /// librqbit's error chain.
+        message: String,
+    },
+}
+
+/// The session of one transaction.
+pub struct Swarm {
+    session: Arc<Session>,
+    /// One bridge per mirror origin (`scheme://host:port`).
+    bridges: tokio::sync::Mutex<HashMap<String, Arc<Bridge>>>,
+    client: reqwest::Client,
+    webseed: WebseedOptions,
+    cancel: CancellationToken,
+}
+
+impl Swarm {
+    /// Opens the session: listener, DHT, LSD, trackers and limits.
+    pub async fn start(options: SwarmOptions) -> Result<Swarm, SwarmError> {
+        let dht = options.dht.then(|| DhtSessionConfig {
+            bootstrap_addrs: options.dht_bootstrap.clone(),
+            port: None,
+            persistence: (!options.state_dir.as_os_str().is_empty()).then(|| {
+                DhtPersistenceConfig {
+                    dump_interval: None,
+                    config_filename: Some(options.state_dir.join("dht.json")),
+                }
+            }),
+        });
+        let listen = options.listen_port.map(|port| ListenerOptions {
+            mode: ListenerMode::TcpOnly,
+            listen_addr: SocketAddr::new(options.listen_ip, port),
+            // A v4 address cannot be bound dual-stack.
+            ipv4_only: options.listen_ip.is_ipv4(),
+            ..Default::default()
+        });
+        let session_options = SessionOptions {
+            dht,
+            listen,
+            // Resume is a re-check of the file on add (SWARM.md): no session
+            // database that would bring back last run's torrents.
+            fastresume: false,
+            persistence: None,
+            ratelimits: LimitsConfig {
+                download_bps: options.max_download_rate.and_then(rate),
+                upload_bps: options.max_upload_rate.and_then(rate),
+            },
+            trackers: options.trackers.iter().cloned().collect::<HashSet<_>>(),
+            disable_local_service_discovery: !options.lsd,
+            peer_limit: options.peer_limit,
+            client_name_and_version: Some(concat!("pactor/", env!("CARGO_PKG_VERSION")).into()),
+            ..Default::default()
+        };
+        let session = Session::new_with_opts(options.state_dir.clone(), session_options)
+            .await
+            .map_err(|e| SwarmError::Start(format!("{e:#}")))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.webseed.connect_timeout)
+            .user_agent(options.webseed.user_agent.clone())
+            .pool_max_idle_per_host(options.webseed.connections_per_mirror)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| SwarmError::Start(format!("HTTP client: {e}")))?;
+        Ok(Swarm {
+            session,
+            bridges: tokio::sync::Mutex::new(HashMap::new()),
+            client,
+            webseed: options.webseed,
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    /// Starts downloading one package. The torrent is checked first: one
+    /// file named `item.filename`, `item.size` bytes long, sane pieces.
+    pub async fn add(&self, item: SwarmItem) -> Result<Transfer, SwarmError> {
+        let meta = torrent::parse_for_package(&item.metainfo, &item.filename, item.size)?;
+        let info = meta.info();
+        let Layout::Single { length } = info.layout else {
+            unreachable!("validate_for_package accepts single-file torrents only");
+        };
+        if item.filename.contains('/') || item.filename == "." || item.filename == ".." {
+            return Err(SwarmError::Add {
+                filename: item.filename,
+                message: "not a plain file name".into(),
+            });
+        }
+        let info_hash = meta.info_hash();
+        let layout = Arc::new(PieceLayout {
+            length,
+            piece_length: info.piece_length,
+            hashes: info.pieces.clone(),
+        });
+
+        let mut sources = Vec::new();
+        let mut peers = Vec::new();
+        let mut origins = HashSet::new();
+        for url in webseed_urls(&item.filename, &item.mirrors, &meta.url_list) {
+            let origin = url.origin().ascii_serialization();
+            if !origins.insert(origin.clone()) {
+                continue;
+            }
+            let bridge = self.bridge(&origin).await?;
+            let source = Arc::new(Source::new(url, layout.clone()));
+            bridge.register(info_hash.0, source.clone());
+            peers.push(bridge.addr());
+            sources.push((bridge.addr(), source));
+        }
+        peers.extend(item.initial_peers.iter().copied());
+
+        let output_dir = item.output_dir.to_str().ok_or_else(|| SwarmError::Add {
+            filename: item.filename.clone(),
+            message: format!("{} is not UTF-8", item.output_dir.display()),
+        })?;
+        let options = AddTorrentOptions {
+            output_folder: Some(output_dir.to_owned()),
+            // Needed to resume into a file left by an earlier run; librqbit
+            // re-checks every piece of it first.
+            overwrite: true,
+            initial_peers: Some(peers),
+            ..Default::default()
+        };
+        let response = self
+            .session
+            .add_torrent(AddTorrent::from_bytes(item.metainfo.clone()), Some(options))
+            .await
+            .map_err(|e| SwarmError::Add {
+                filename: item.filename.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let handle = response.into_handle().ok_or_else(|| SwarmError::Add {
+            filename: item.filename.clone(),
+            message: "librqbit returned no torrent".into(),
+        })?;
+        Ok(Transfer {
+            path: item.output_dir.join(&item.filename),
+            filename: item.filename,
+            size: length,
+            info_hash,
+            handle,
+            sources,
+            resumed: Mutex::new(None),
+        })
+    }
+
+    /// The bridge for a mirror origin, started on first use.
+    async fn bridge(&self, origin: &str) -> Result<Arc<Bridge>, SwarmError> {
+        let mut bridges = self.bridges.lock().await;
+        if let Some(b) = bridges.get(origin) {
+            return Ok(b.clone());
+        }
+        let bridge = Bridge::start(
+            self.client.clone(),
+            self.webseed.clone(),
+            self.cancel.child_token(),
+        )
+        .await
+        .map_err(|source| SwarmError::Bridge {
+            mirror: origin.to_owned(),
+            source,
+        })?;
+        bridges.insert(origin.to_owned(), bridge.clone());
+        Ok(bridge)
+    }
+
+    /// Stops downloading and seeding one package; its file stays.
+    pub async fn remove(&self, transfer: &Transfer) -> Result<(), SwarmError> {
+        for (_, s) in &transfer.sources {
+            s.retire();
+        }
+        self.session
+            .delete(transfer.handle.id().into(), false)
+            .await
+            .map_err(|e| SwarmError::Torrent {
+                filename: transfer.filename.clone(),
+                message: format!("{e:#}"),
+            })
+    }
+
+    /// Where incoming peers connect, when listening.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.session.listen_addr()
+    }
+
+    /// Ends the session: bridges, peers, DHT (its table is saved first).
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.session.stop().await;
+    }
+}
+
+/// librqbit's limits are `u32` bytes per second; 0 means none.
+fn rate(bps: u64) -> Option<NonZeroU32> {
+    NonZeroU32::new(u32::try_from(bps).unwrap_or(u32::MAX))
+}
+
+/// Every webseed URL of a package: `<mirror>/<filename>` for each mirror,
+/// then the torrent's `url-list` (BEP 19: an entry ending in `/` is a
+/// directory the name is appended to). Only http and https.
+pub fn webseed_urls(filename: &str, mirrors: &[Url], url_list: &[String]) -> Vec<Url> {
+    let from_mirrors = mirrors.iter().filter_map(|m| {
+        let base = m.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/{filename}")).ok()
+    });
+    let from_torrent = url_list.iter().filter_map(|u| {
+        if u.ends_with('/') {
+            Url::parse(&format!("{u}{filename}")).ok()
+        } else {
+            Url::parse(u).ok()
+        }
+    });
+    let mut seen = HashSet::new();
+    from_mirrors
+        .chain(from_torrent)
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| seen.insert(u.clone()))
+        .collect()
+}
+
+/// One package being downloaded.
+pub struct Transfer {
+    filename: String,
+    path: PathBuf,
+    size: u64,
+    info_hash: InfoHash,
+    handle: Arc<ManagedTorrent>,
+    /// Its webseeds, by the address of their bridge.
+    sources: Vec<(SocketAddr, Arc<Source>)>,
+    /// Bytes already verified on disk when the torrent went live.
+    resumed: Mutex<Option<u64>>,
+}
+
+/// A snapshot of a [`Transfer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransferProgress {
+    /// File size.
+    pub size: u64,
+    /// Verified bytes on disk (all sources, and what was resumed).
+    pub have: u64,
+    /// Of those, bytes found on disk from an earlier run.
+    pub resumed: u64,
+    /// Verified bytes the webseeds delivered.
+    pub from_mirrors: u64,
+    /// Bytes received from BitTorrent peers.
+    pub from_peers: u64,
+    /// Peers connected now, webseed bridges not counted.
+    pub peers: usize,
+    /// Still re-checking a file left by an earlier run.
+    pub checking: bool,
+    /// Every piece is there and verified.
+    pub finished: bool,
+}
+
+impl Transfer {
+    /// The package file.
+    pub fn filename(&self) -> &str {
+        &self.filename
+    }
+
+    /// Where the file is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The torrent's infohash.
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// What each webseed did so far.
+    pub fn webseeds(&self) -> Vec<WebseedStatus> {
+        self.sources.iter().map(|(_, s)| s.status()).collect()
+    }
+
+    /// Current progress.
+    pub fn progress(&self) -> TransferProgress {
+        let stats = self.handle.stats();
+        let from_mirrors: u64 = self.sources.iter().map(|(_, s)| s.bytes()).sum();
+        let mut p = TransferProgress {
+            size: self.size,
+            from_mirrors,
+            finished: stats.finished,
+            checking: matches!(stats.state, TorrentStatsState::Initializing { .. }),
+            ..Default::default()
+        };
+        if p.checking {
+            return p;
+        }
+        p.have = stats.progress_bytes;
+        {
+            let mut resumed = self.resumed.lock().unwrap_or_else(|e| e.into_inner());
+            // The first live look: whatever is verified and did not come
+            // from a bridge was on disk before.
+            let r = *resumed.get_or_insert(p.have.saturating_sub(from_mirrors));
+            p.resumed = r.min(p.have);
+        }
+        if let Some(live) = self.handle.live() {
+            // librqbit counts every block received, bridges' included.
+            let fetched = live.stats_snapshot().fetched_bytes;
+            p.from_peers = fetched.saturating_sub(from_mirrors);
+            let bridges: HashSet<String> =
+                self.sources.iter().map(|(a, _)| a.to_string()).collect();
+            p.peers = live
+                .per_peer_stats_snapshot(Default::default())
+                .peers
+                .keys()
+                .filter(|a| !bridges.contains(*a))
+                .count();
+        }
+        p
+    }
+
+    /// Waits until every piece is on disk and verified, and returns the
+    /// file's path. The caller checks its sha256 against the sync db.
+    pub async fn wait(&self) -> Result<PathBuf, SwarmError> {
+        // librqbit's own wait polls too, and can miss a notification that
+        // fires between its check and its wait; 50 ms costs nothing.
+        loop {
+            let stats = self.handle.stats();
+            if stats.finished && matches!(stats.state, TorrentStatsState::Live) {
+                return Ok(self.path.clone());
+            }
+            if let Some(e) = stats.error {
+                return Err(SwarmError::Torrent {
+                    filename: self.filename.clone(),
+                    message: e,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webseed_urls_follow_bep19() {
+        let mirrors = vec![
+            Url::parse("http://a/core/os/x86_64").unwrap(),
+            Url::parse("http://b/core/os/x86_64/").unwrap(),
+        ];
+        let list = vec![
+            "http://c/pool/".to_owned(),
+            "http://d/exact/file.pkg".to_owned(),
+            "ftp://e/".to_owned(),
+            "http://a/core/os/x86_64/f.pkg".to_owned(),
+        ];
+        let urls: Vec<String> = webseed_urls("f.pkg", &mirrors, &list)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "http://a/core/os/x86_64/f.pkg",
+                "http://b/core/os/x86_64/f.pkg",
+                "http://c/pool/f.pkg",
+                "http://d/exact/file.pkg",
+            ]
+        );
+    }
+
+    #[test]
+    fn rates_clamp_to_librqbit_range() {
+        assert_eq!(rate(0), None);
+        assert_eq!(rate(5).map(NonZeroU32::get), Some(5));
+        assert_eq!(rate(u64::MAX).map(NonZeroU32::get), Some(u32::MAX));
+    }
+}
