@@ -25,10 +25,10 @@ pub struct FileConfig {
 
 /// Reads and parses a config file.
 pub fn read(path: &Path) -> Result<FileConfig, MkError> {
-    let text = fs_err::read_to_string(path).map_err(|e| MkError::Config {
+    let text = std::fs::read_to_string(path).map_err(|e| MkError::Config {
         path: path.to_owned(),
         line: 0,
-        reason: e.to_string(),
+        reason: super::io_reason(&e),
     })?;
     parse(path, &text)
 }

@@ -293,6 +293,16 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// A hashing error as one line, without Rust's "(os error N)".
+fn hash_error(e: &torrent::TorrentError) -> String {
+    match e {
+        torrent::TorrentError::Io { path, source } => {
+            format!("{}: {}", path.display(), io_reason(source))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Makes the output root and takes its lock (held until dropped).
 fn lock_output(out: &Path) -> Result<Flock<File>, MkError> {
     let err = |e: std::io::Error| MkError::Output {
@@ -435,7 +445,7 @@ pub fn run(opts: &Options) -> Result<Summary, MkError> {
                     summary.hashed_bytes += info.total_length();
                     metas[i] = Some(Metainfo::new(info));
                 }
-                Err(e) => error(&mut summary, &format!("failed to hash {e}")),
+                Err(e) => error(&mut summary, &format!("failed to hash {}", hash_error(&e))),
             }
         }
     }
