@@ -344,6 +344,8 @@ struct Lease {
     reason: Mutex<Option<SourceError>>,
     /// The mirror may answer with the whole file; read past the start.
     skip_allowed: bool,
+    /// An unsized signature: refuse more than `max_unknown_size` bytes.
+    capped: bool,
 }
 
 impl Lease {
@@ -966,6 +968,7 @@ impl Sched {
             cancel: CancellationToken::new(),
             reason: Mutex::new(None),
             skip_allowed,
+            capped: item.size.is_none() && item.kind == ItemKind::Signature,
         });
         self.mirrors.get_mut(m).active += 1;
         self.leases.push(lease.clone());
@@ -1300,7 +1303,7 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
             break Ok(());
         }
         let n = (data.len() as u64).min(end - pos);
-        if lease.size.is_none() && pos + n > opts.max_unknown_size {
+        if lease.capped && pos + n > opts.max_unknown_size {
             break Err(SourceError::TooLarge(opts.max_unknown_size));
         }
         // Positioned writes to the page cache take microseconds; a trip
@@ -1662,8 +1665,10 @@ async fn monitor(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// Writes resume records of changed partial files every `resume_interval`.
+/// Writes resume records of changed partial files every `resume_interval`,
+/// and every `fsync_interval` durably (data first, then the record).
 async fn flusher(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut last_sync = Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -1673,7 +1678,10 @@ async fn flusher(shared: Arc<Shared>, stop: CancellationToken) {
         if batch.is_empty() {
             continue;
         }
-        let fsync = shared.opts.fsync;
+        let fsync = shared.opts.fsync && last_sync.elapsed() >= shared.opts.fsync_interval;
+        if fsync {
+            last_sync = Instant::now();
+        }
         let _ = tokio::task::spawn_blocking(move || write_records(batch, fsync)).await;
     }
 }

@@ -70,6 +70,7 @@ async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
         .await;
         let hang = spawn_hang().await;
         let dead = dead_url();
+        let baseline = timed_run(&files, &[good.url()]).await;
         let dir = tempfile::tempdir().unwrap();
         let reporter = Arc::new(CollectingReporter::default());
         let start = Instant::now();
@@ -79,8 +80,13 @@ async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
             .unwrap();
         let took = start.elapsed();
         assert_placed(&files, dir.path());
-        // ~28 MB at 20 MB/s is 1.4 s; a stall costs one stall timeout (1 s).
-        assert!(took < Duration::from_secs(6), "took {took:?}");
+        // The good mirror alone takes ~1.4 s; the faulty ones may cost one
+        // stall timeout (1 s) on top, not more.
+        let bound = baseline + test_options().stall_timeout + Duration::from_millis(1000);
+        assert!(
+            took < bound,
+            "took {took:?}, good mirror alone {baseline:?}"
+        );
         let benched = reporter.benched();
         assert_eq!(benched.len(), 3, "{benched:?}");
         assert!(benched
@@ -298,6 +304,7 @@ async fn slow_mirror_is_benched_and_fast_ones_carry_the_load() {
             },
         )
         .await;
+        let baseline = timed_run(&files, &[fast.url()]).await;
         let dir = tempfile::tempdir().unwrap();
         let reporter = Arc::new(CollectingReporter::default());
         let start = Instant::now();
@@ -309,8 +316,13 @@ async fn slow_mirror_is_benched_and_fast_ones_carry_the_load() {
         .unwrap();
         let took = start.elapsed();
         assert_placed(&files, dir.path());
-        // 42 MB at 20 MB/s: 2.1 s; allow for the slow window and slack.
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        // The fast mirror alone: ~2.1 s. The slow one, listed first, may
+        // hold some blocks until it is benched, but never the run.
+        let bound = baseline + Duration::from_millis(1000);
+        assert!(
+            took < bound,
+            "took {took:?}, fast mirror alone {baseline:?}"
+        );
         let benched = reporter.benched();
         assert!(
             benched
@@ -393,7 +405,11 @@ async fn global_rate_limit_holds() {
         let took = start.elapsed().as_secs_f64();
         assert_placed(&files, dir.path());
         let rate = (4 * MIB) as f64 / took;
-        assert!(rate < 2_300_000.0 && rate > 1_500_000.0, "rate {rate:.0}");
+        assert!(rate < 2_300_000.0, "rate {rate:.0}");
+        // An unoptimised build on a busy machine may not reach the limit.
+        if !cfg!(debug_assertions) {
+            assert!(rate > 1_500_000.0, "rate {rate:.0}");
+        }
     })
     .await;
 }
@@ -431,7 +447,8 @@ async fn many_small_files_quickly() {
         assert_placed(&files, dir.path());
         assert_eq!(outcome.files.len(), 300);
         eprintln!("300 small files: {took:?}");
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        let bound = Duration::from_secs(if cfg!(debug_assertions) { 10 } else { 3 });
+        assert!(took < bound, "took {took:?}");
         // Every file whole in one request (none is bigger than a block).
         assert_eq!(
             a.requests.load(std::sync::atomic::Ordering::Relaxed)
@@ -462,4 +479,19 @@ async fn complete_file_from_an_earlier_run_is_not_downloaded_again() {
         assert_eq!(outcome.summary.bytes_resumed, MIB as u64);
     })
     .await;
+}
+
+/// Time to fetch `files` from `mirrors` into a fresh directory: the
+/// baseline that timing assertions compare with, so they hold in a debug
+/// build on a busy machine as well as in a release build.
+async fn timed_run(files: &Files, mirrors: &[pactor_fetch::Url]) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    fetch_all(
+        plan(files.items(mirrors), dir.path()),
+        Arc::new(CollectingReporter::default()),
+    )
+    .await
+    .unwrap();
+    start.elapsed()
 }
