@@ -46,6 +46,10 @@ use super::wire::{self, Block, Handshake, Message};
 use crate::error::SourceError;
 use crate::http;
 
+/// Default [`WebseedOptions::reveal_ahead`]: twice librqbit's request
+/// window of 2 MiB per peer.
+pub const REVEAL_AHEAD: u64 = 4 * 1024 * 1024;
+
 /// How webseed bridges fetch. Fill with `..Default::default()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebseedOptions {
@@ -63,9 +67,13 @@ pub struct WebseedOptions {
     /// Pause before a failed range is asked again.
     pub retry_delay: Duration,
     /// `None`: announce every piece at once (librqbit then asks in file
-    /// order). `Some(n)`: keep about `n` announced pieces that librqbit
-    /// neither has nor asked for, in a random order of this client's own.
-    pub reveal_ahead: Option<usize>,
+    /// order). `Some(bytes)`: keep about this many bytes of announced
+    /// pieces that librqbit neither has nor asked for, in a random order of
+    /// this client's own. It must stay above librqbit's request window
+    /// (128 blocks of 16 KiB per peer): librqbit, finding nothing to ask a
+    /// peer for, sleeps up to 5 s and does not wake on `have`
+    /// (`task_peer_chunk_requester`).
+    pub reveal_ahead: Option<u64>,
     /// Verified pieces kept per connection for blocks not yet asked for.
     pub cache_pieces: usize,
     /// `User-Agent` header.
@@ -81,7 +89,7 @@ impl Default for WebseedOptions {
             stall_timeout: Duration::from_secs(5),
             max_errors: 3,
             retry_delay: Duration::from_millis(500),
-            reveal_ahead: Some(16),
+            reveal_ahead: Some(REVEAL_AHEAD),
             cache_pieces: 64,
             user_agent: concat!("pactor/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -386,11 +394,12 @@ struct ConnState {
     asked: Vec<bool>,
     /// Pieces not revealed yet, in this client's order.
     reveal_order: VecDeque<u32>,
+    /// Pieces to keep open, from [`WebseedOptions::reveal_ahead`].
     reveal_ahead: Option<usize>,
 }
 
 impl ConnState {
-    fn new(layout: &Arc<PieceLayout>, reveal_ahead: Option<usize>, seed: Vec<u8>) -> ConnState {
+    fn new(layout: &Arc<PieceLayout>, reveal_ahead: Option<u64>, seed: Vec<u8>) -> ConnState {
         let n = layout.count() as usize;
         // A permutation that differs per client: pieces sorted by a hash of
         // a per-run seed and their index (no RNG crate needed).
@@ -417,7 +426,8 @@ impl ConnState {
             revealed: vec![false; n],
             asked: vec![false; n],
             reveal_order: order.into_iter().map(|(_, i)| i).collect(),
-            reveal_ahead,
+            reveal_ahead: reveal_ahead
+                .map(|b| usize::try_from(b.div_ceil(layout.piece_length)).unwrap_or(usize::MAX)),
         }
     }
 
@@ -750,13 +760,13 @@ mod tests {
     #[test]
     fn reveal_keeps_a_window_open_in_a_seeded_order() {
         let l = layout(100);
-        let mut a = ConnState::new(&l, Some(4), b"client a".to_vec());
+        let mut a = ConnState::new(&l, Some(4 * 16384), b"client a".to_vec());
         let bits = a.initial_bitfield();
         let count: u32 = bits.iter().map(|b| b.count_ones()).sum();
         assert_eq!(count, 4);
         let first: Vec<u32> = (0..100).filter(|&i| a.revealed[i as usize]).collect();
         // Another client reveals other pieces first.
-        let mut b = ConnState::new(&l, Some(4), b"client b".to_vec());
+        let mut b = ConnState::new(&l, Some(4 * 16384), b"client b".to_vec());
         b.initial_bitfield();
         let other: Vec<u32> = (0..100).filter(|&i| b.revealed[i as usize]).collect();
         assert_ne!(first, other);

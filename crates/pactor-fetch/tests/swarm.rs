@@ -1,0 +1,219 @@
+//! The swarm with webseeds only: loopback mirrors (tests/support) behind
+//! librqbit through the webseed bridges, no BitTorrent peer anywhere.
+//! Every test runs under a time limit and its servers stop by themselves.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pactor_fetch::swarm::webseed::REVEAL_AHEAD;
+use pactor_fetch::swarm::{DropReason, Swarm, SwarmItem, SwarmOptions, WebseedOptions};
+use pactor_fetch::torrent::{info_for_file, Metainfo};
+use pactor_fetch::Url;
+use support::{content, sha256, spawn_mirror, within, Faults, Mirror};
+
+const NAME: &str = "pkg-1.0-1-x86_64.pkg.tar.zst";
+
+/// A session that talks to nobody but the bridges.
+fn offline_options(state: &Path) -> SwarmOptions {
+    SwarmOptions {
+        state_dir: state.to_owned(),
+        listen_port: None,
+        dht: false,
+        lsd: false,
+        webseed: WebseedOptions {
+            retry_delay: Duration::ZERO,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// pactor-mktorrent's torrent for `data` named `name`.
+fn torrent_of(dir: &Path, name: &str, data: &[u8]) -> Vec<u8> {
+    let path = dir.join(format!("{name}.src"));
+    std::fs::write(&path, data).unwrap();
+    let info = info_for_file(&path, name).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    Metainfo::new(info).to_bytes()
+}
+
+async fn mirrors(data: &bytes::Bytes, faults: &[Faults]) -> Vec<Mirror> {
+    let files = Arc::new(HashMap::from([(NAME.to_owned(), data.clone())]));
+    let mut out = Vec::new();
+    for f in faults {
+        out.push(spawn_mirror(files.clone(), f.clone()).await);
+    }
+    out
+}
+
+fn item(data: &[u8], torrent: Vec<u8>, out: &Path, mirrors: Vec<Url>) -> SwarmItem {
+    SwarmItem {
+        filename: NAME.into(),
+        size: data.len() as u64,
+        metainfo: torrent,
+        output_dir: out.to_owned(),
+        mirrors,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webseeds_alone_deliver_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(1, 6 * 1024 * 1024 + 12345);
+    let torrent = torrent_of(tmp.path(), NAME, &data);
+    let ms = mirrors(&data, &[Faults::default(), Faults::default()]).await;
+    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
+    let t = swarm
+        .add(item(
+            &data,
+            torrent,
+            tmp.path(),
+            ms.iter().map(Mirror::url).collect(),
+        ))
+        .await
+        .unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let p = t.progress();
+    assert!(p.finished);
+    assert_eq!(p.have, data.len() as u64);
+    assert_eq!(p.from_mirrors, data.len() as u64);
+    assert_eq!(p.resumed, 0);
+    // Both mirrors took a share.
+    for w in t.webseeds() {
+        assert!(w.dropped.is_none(), "{w:?}");
+        assert!(w.bytes > 0, "{w:?} did nothing");
+    }
+    swarm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_webseed_is_dropped_and_the_file_is_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(2, 3 * 1024 * 1024 + 777);
+    let torrent = torrent_of(tmp.path(), NAME, &data);
+    let bad = Faults {
+        corrupt: true,
+        ..Default::default()
+    };
+    let ms = mirrors(&data, &[bad, Faults::default()]).await;
+    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
+    let t = swarm
+        .add(item(
+            &data,
+            torrent,
+            tmp.path(),
+            ms.iter().map(Mirror::url).collect(),
+        ))
+        .await
+        .unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let seeds = t.webseeds();
+    assert_eq!(seeds[0].url.as_str(), format!("{}/{NAME}", ms[0].url()));
+    assert!(
+        matches!(seeds[0].dropped, Some(DropReason::BadPiece(_))),
+        "{seeds:?}"
+    );
+    assert_eq!(seeds[0].bytes, 0);
+    assert!(seeds[1].dropped.is_none());
+    assert_eq!(seeds[1].bytes, data.len() as u64);
+    swarm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_and_a_missing_webseed_do_not_stall_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(3, 2 * 1024 * 1024);
+    let torrent = torrent_of(tmp.path(), NAME, &data);
+    let gone = Faults {
+        not_found: true,
+        ..Default::default()
+    };
+    let ms = mirrors(&data, &[gone, Faults::default()]).await;
+    let mut urls: Vec<Url> = ms.iter().map(Mirror::url).collect();
+    urls.insert(0, support::dead_url());
+    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
+    let t = swarm
+        .add(item(&data, torrent, tmp.path(), urls))
+        .await
+        .unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let seeds = t.webseeds();
+    assert!(seeds[0].dropped.is_some(), "{seeds:?}");
+    assert!(
+        matches!(&seeds[1].dropped, Some(DropReason::Errors(e)) if e.contains("404")),
+        "{seeds:?}"
+    );
+    swarm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_pieces_on_disk_are_not_fetched_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(4, 4 * 1024 * 1024);
+    let torrent = torrent_of(tmp.path(), NAME, &data);
+    // An interrupted run: the first half is there, the rest is a hole.
+    let half = data.len() / 2;
+    let mut partial = data[..half].to_vec();
+    partial.resize(data.len(), 0);
+    std::fs::write(tmp.path().join(NAME), &partial).unwrap();
+    let ms = mirrors(&data, &[Faults::default()]).await;
+    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
+    let t = swarm
+        .add(item(&data, torrent, tmp.path(), vec![ms[0].url()]))
+        .await
+        .unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let p = t.progress();
+    assert_eq!(p.from_mirrors, (data.len() - half) as u64);
+    assert_eq!(p.resumed, half as u64);
+    assert!(ms[0].sent() <= (data.len() - half) as u64);
+    swarm.stop().await;
+}
+
+/// Webseed-only throughput on loopback, for SWARM.md; not a gate.
+/// `cargo test --release -p pactor-fetch --test swarm -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn webseed_throughput() {
+    for (mirror_count, reveal) in [
+        (1, None),
+        (3, None),
+        (1, Some(REVEAL_AHEAD)),
+        (3, Some(REVEAL_AHEAD)),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = content(5, 96 * 1024 * 1024);
+        let torrent = torrent_of(tmp.path(), NAME, &data);
+        let ms = mirrors(&data, &vec![Faults::default(); mirror_count]).await;
+        let mut options = offline_options(tmp.path());
+        options.webseed.reveal_ahead = reveal;
+        let swarm = Swarm::start(options).await.unwrap();
+        let start = Instant::now();
+        let t = swarm
+            .add(item(
+                &data,
+                torrent,
+                tmp.path(),
+                ms.iter().map(Mirror::url).collect(),
+            ))
+            .await
+            .unwrap();
+        within(Duration::from_secs(300), t.wait()).await.unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let shares: Vec<u64> = t.webseeds().iter().map(|w| w.bytes >> 20).collect();
+        println!(
+            "{mirror_count} mirror(s), reveal_ahead {reveal:?}: {:.1} MB/s (MiB per mirror {shares:?})",
+            data.len() as f64 / secs / 1e6
+        );
+        swarm.stop().await;
+    }
+}
