@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use librqbit::dht::DhtPersistenceConfig;
@@ -279,7 +279,6 @@ impl Swarm {
             info_hash,
             handle,
             sources,
-            resumed: Mutex::new(None),
         })
     }
 
@@ -366,8 +365,6 @@ pub struct Transfer {
     handle: Arc<ManagedTorrent>,
     /// Its webseeds, by the address of their bridge.
     sources: Vec<(SocketAddr, Arc<Source>)>,
-    /// Bytes already verified on disk when the torrent went live.
-    resumed: Mutex<Option<u64>>,
 }
 
 /// A snapshot of a [`Transfer`].
@@ -381,7 +378,7 @@ pub struct TransferProgress {
     pub resumed: u64,
     /// Verified bytes the webseeds delivered.
     pub from_mirrors: u64,
-    /// Bytes received from BitTorrent peers.
+    /// Verified bytes BitTorrent peers delivered.
     pub from_peers: u64,
     /// Peers connected now, webseed bridges not counted.
     pub peers: usize,
@@ -427,17 +424,15 @@ impl Transfer {
             return p;
         }
         p.have = stats.progress_bytes;
-        {
-            let mut resumed = self.resumed.lock().unwrap_or_else(|e| e.into_inner());
-            // The first live look: whatever is verified and did not come
-            // from a bridge was on disk before.
-            let r = *resumed.get_or_insert(p.have.saturating_sub(from_mirrors));
-            p.resumed = r.min(p.have);
-        }
         if let Some(live) = self.handle.live() {
-            // librqbit counts every block received, bridges' included.
-            let fetched = live.stats_snapshot().fetched_bytes;
-            p.from_peers = fetched.saturating_sub(from_mirrors);
+            // Pieces verified in this run, whoever sent them; the rest of
+            // what is there was found on disk.
+            let verified = live.stats_snapshot().downloaded_and_checked_bytes;
+            p.resumed = p.have.saturating_sub(verified);
+            p.from_peers = verified.saturating_sub(from_mirrors);
+            // A piece a bridge sent that another source completed first is
+            // not counted by librqbit.
+            p.from_mirrors = from_mirrors.min(verified);
             let bridges: HashSet<String> =
                 self.sources.iter().map(|(a, _)| a.to_string()).collect();
             p.peers = live

@@ -83,6 +83,7 @@ async fn webseeds_alone_deliver_the_file() {
     assert!(p.finished);
     assert_eq!(p.have, data.len() as u64);
     assert_eq!(p.from_mirrors, data.len() as u64);
+    assert_eq!(p.from_peers, 0);
     assert_eq!(p.resumed, 0);
     // Both mirrors took a share.
     for w in t.webseeds() {
