@@ -11,6 +11,7 @@ pub mod env;
 pub mod mktorrent;
 pub mod ops;
 pub mod resolve;
+pub mod sandbox;
 pub mod signals;
 pub mod torrent;
 pub mod ui;
@@ -31,6 +32,9 @@ pub fn version_text() -> String {
 
 /// Runs pactor with the process's arguments; returns the exit code.
 pub fn run() -> i32 {
+    if let Some(user) = std::env::var_os(sandbox::CHILD_ENV) {
+        return sandbox::child_main(&user.to_string_lossy());
+    }
     let mut argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
     let argv0 = argv.next().unwrap_or_else(|| "pactor".into());
     let rest: Vec<String> = argv.collect();

@@ -42,6 +42,8 @@ struct Run {
     bars: bool,
     /// Every `CacheServer` of the configuration.
     cache_servers: Vec<String>,
+    /// Where the engine runs (an unprivileged child as root).
+    sandbox: crate::sandbox::SandboxOptions,
 }
 
 thread_local! {
@@ -86,6 +88,7 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                 .iter()
                 .flat_map(|r| r.cache_servers.iter().cloned())
                 .collect(),
+            sandbox: crate::sandbox::SandboxOptions::for_config(cfg, args.has("disable-sandbox")),
         })
     });
     handle.set_fetch_cb((), |url, localpath, force, _| {
@@ -186,6 +189,10 @@ fn is_planned(filename: &str) -> bool {
 /// Renames a verified file into libalpm's directory (copying across file
 /// systems), never leaving a partial file there.
 fn place(from: &Path, to: &Path) -> std::io::Result<()> {
+    // Files from the unprivileged download process become the cache's own:
+    // pactor's owner, mode 0644, like every file libalpm downloads.
+    let _ = nix::unistd::chown(from, Some(nix::unistd::geteuid()), Some(nix::unistd::getegid()));
+    let _ = std::fs::set_permissions(from, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
@@ -268,7 +275,7 @@ fn copy_local(
 
 /// Downloads the whole plan in parallel (first planned call at commit).
 fn run_plan() {
-    let Some((planned, download_dir, limits, bars)) = RUN.with(|r| {
+    let Some((planned, download_dir, limits, bars, sandbox)) = RUN.with(|r| {
         let mut b = r.borrow_mut();
         let run = b.as_mut()?;
         run.engine_ran = true;
@@ -277,6 +284,7 @@ fn run_plan() {
             run.download_dir.clone(),
             run.limits.clone(),
             run.bars,
+            run.sandbox.clone(),
         ))
     }) else {
         return;
@@ -331,7 +339,7 @@ fn run_plan() {
             options: Default::default(),
         };
         let reporter = Arc::new(EngineReporter::new(bars));
-        let result = pactor_fetch::fetch_all_blocking(plan, reporter.clone());
+        let result = crate::sandbox::fetch(plan, reporter.clone(), &sandbox);
         let outcome = match result {
             Ok(o) => o,
             Err(pactor_fetch::FetchError::Failed { failures, partial }) => {
@@ -363,11 +371,15 @@ fn run_plan() {
 /// deliver verified, where pactor steps back to what pacman does (libalpm
 /// checks size, checksum and signature before anything is installed).
 fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
-    let (download_dir, limits) = RUN.with(|r| {
+    let (download_dir, limits, sandbox) = RUN.with(|r| {
         let b = r.borrow();
         match b.as_ref() {
-            Some(run) => (run.download_dir.join("single"), run.limits.clone()),
-            None => (std::env::temp_dir(), Limits::default()),
+            Some(run) => (run.download_dir.join("single"), run.limits.clone(), run.sandbox.clone()),
+            None => (
+                std::env::temp_dir(),
+                Limits::default(),
+                crate::sandbox::SandboxOptions { user: None },
+            ),
         }
     });
     std::fs::create_dir_all(&download_dir).map_err(|e| output::strerror(&e))?;
@@ -400,7 +412,7 @@ fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
             ..Default::default()
         },
     };
-    match pactor_fetch::fetch_all_blocking(plan, Arc::new(pactor_fetch::NoopReporter)) {
+    match crate::sandbox::fetch(plan, Arc::new(pactor_fetch::NoopReporter), &sandbox) {
         Ok(mut o) if !o.files.is_empty() => Ok(o.files.remove(0).path),
         Ok(_) => Err("nothing delivered".into()),
         Err(pactor_fetch::FetchError::Failed { failures, .. }) => Err(failures

@@ -259,6 +259,20 @@ pub const FLAGS: &[Flag] = &[
     )),
     pactor(flag("no-torrent", None, UPGRADE, "download like pacman even if pactor.conf enables torrent mode")),
     pactor(value(
+        "download-limit",
+        None,
+        UPGRADE,
+        "rate",
+        "with -x: limit the total download rate (e.g. 2M, 500K; 0 for none)",
+    )),
+    pactor(value(
+        "upload-limit",
+        None,
+        UPGRADE,
+        "rate",
+        "with -x: limit the upload rate to peers (e.g. 1M; 0 for none)",
+    )),
+    pactor(value(
         "pactor-config",
         None,
         ALL,
