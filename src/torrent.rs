@@ -44,6 +44,12 @@ struct Run {
     cache_servers: Vec<String>,
     /// Where the engine runs (an unprivileged child as root).
     sandbox: crate::sandbox::SandboxOptions,
+    /// Torrents pactor accepted earlier (`<state>/torrents`).
+    torrents_dir: PathBuf,
+    /// `TorrentServer` templates from pactor.conf.
+    torrent_servers: Vec<String>,
+    /// The first configured architecture, for `$arch`.
+    arch: String,
 }
 
 thread_local! {
@@ -89,6 +95,13 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                 .flat_map(|r| r.cache_servers.iter().cloned())
                 .collect(),
             sandbox: crate::sandbox::SandboxOptions::for_config(cfg, args.has("disable-sandbox")),
+            torrents_dir: state_dir(cfg).join("torrents"),
+            torrent_servers: cfg.pactor.torrent_servers.clone(),
+            arch: cfg
+                .architectures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "x86_64".into()),
         })
     });
     handle.set_fetch_cb((), |url, localpath, force, _| {
@@ -191,7 +204,11 @@ fn is_planned(filename: &str) -> bool {
 fn place(from: &Path, to: &Path) -> std::io::Result<()> {
     // Files from the unprivileged download process become the cache's own:
     // pactor's owner, mode 0644, like every file libalpm downloads.
-    let _ = nix::unistd::chown(from, Some(nix::unistd::geteuid()), Some(nix::unistd::getegid()));
+    let _ = nix::unistd::chown(
+        from,
+        Some(nix::unistd::geteuid()),
+        Some(nix::unistd::getegid()),
+    );
     let _ = std::fs::set_permissions(from, std::os::unix::fs::PermissionsExt::from_mode(0o644));
     match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
@@ -273,9 +290,45 @@ fn copy_local(
     None
 }
 
+/// Where a package's torrent may be found, in DESIGN's order: a torrent
+/// pactor stored earlier; each `TorrentServer` template (`$repo`, `$arch`,
+/// file name appended, like a pacman Server); `<Server>/<file>.torrent` on the
+/// repo's own mirrors. A hint only: the engine validates it against the db.
+struct TorrentLookup {
+    stored: PathBuf,
+    templates: Vec<String>,
+    arch: String,
+}
+
+impl TorrentLookup {
+    fn source(
+        &self,
+        repo: &str,
+        filename: &str,
+        servers: &[String],
+    ) -> pactor_fetch::TorrentSource {
+        let stored = self.stored.join(format!("{filename}.torrent"));
+        if stored.is_file() {
+            return pactor_fetch::TorrentSource::File(stored);
+        }
+        let torrent = format!("{filename}.torrent");
+        let urls = self
+            .templates
+            .iter()
+            .map(|t| t.replace("$repo", repo).replace("$arch", &self.arch))
+            .chain(servers.iter().cloned())
+            .filter_map(|base| {
+                Url::parse(&format!("{}/{torrent}", base.trim_end_matches('/'))).ok()
+            })
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .collect();
+        pactor_fetch::TorrentSource::Urls(urls)
+    }
+}
+
 /// Downloads the whole plan in parallel (first planned call at commit).
 fn run_plan() {
-    let Some((planned, download_dir, limits, bars, sandbox)) = RUN.with(|r| {
+    let Some((planned, download_dir, limits, bars, sandbox, lookup)) = RUN.with(|r| {
         let mut b = r.borrow_mut();
         let run = b.as_mut()?;
         run.engine_ran = true;
@@ -285,6 +338,11 @@ fn run_plan() {
             run.limits.clone(),
             run.bars,
             run.sandbox.clone(),
+            TorrentLookup {
+                stored: run.torrents_dir.clone(),
+                templates: run.torrent_servers.clone(),
+                arch: run.arch.clone(),
+            },
         ))
     }) else {
         return;
@@ -320,12 +378,14 @@ fn run_plan() {
             if remote.is_empty() {
                 continue;
             }
+            let torrent =
+                (kind == ItemKind::Package).then(|| lookup.source(&f.repo, &name, &f.servers));
             items.push(FetchItem {
                 filename: name,
                 size,
                 sha256: sha,
                 mirrors: remote.clone(),
-                torrent: None,
+                torrent,
                 kind,
             });
         }
@@ -374,7 +434,11 @@ fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
     let (download_dir, limits, sandbox) = RUN.with(|r| {
         let b = r.borrow();
         match b.as_ref() {
-            Some(run) => (run.download_dir.join("single"), run.limits.clone(), run.sandbox.clone()),
+            Some(run) => (
+                run.download_dir.join("single"),
+                run.limits.clone(),
+                run.sandbox.clone(),
+            ),
             None => (
                 std::env::temp_dir(),
                 Limits::default(),
@@ -449,6 +513,39 @@ mod tests {
         want[31] = 255;
         assert_eq!(parse_sha256(&hex), Some(want));
         assert_eq!(parse_sha256("zz"), None);
+    }
+
+    #[test]
+    fn torrent_lookup_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let lookup = TorrentLookup {
+            stored: dir.path().to_owned(),
+            templates: vec!["http://t.example/$repo/$arch/".into()],
+            arch: "x86_64".into(),
+        };
+        let servers = vec![
+            "http://m1/core/os/x86_64".to_owned(),
+            "file:///srv/core".to_owned(),
+        ];
+        match lookup.source("core", "a-1-1-x86_64.pkg.tar.zst", &servers) {
+            pactor_fetch::TorrentSource::Urls(u) => assert_eq!(
+                u.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                [
+                    "http://t.example/core/x86_64/a-1-1-x86_64.pkg.tar.zst.torrent",
+                    "http://m1/core/os/x86_64/a-1-1-x86_64.pkg.tar.zst.torrent"
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(
+            dir.path().join("a-1-1-x86_64.pkg.tar.zst.torrent"),
+            b"d4:infode",
+        )
+        .unwrap();
+        assert!(matches!(
+            lookup.source("core", "a-1-1-x86_64.pkg.tar.zst", &servers),
+            pactor_fetch::TorrentSource::File(_)
+        ));
     }
 
     #[test]
