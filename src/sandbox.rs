@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pactor_fetch::{
-    FetchError, FetchItem, FetchOutcome, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId, ItemKind, Limits,
-    Reporter, SourceAttempt, SourceKind, Url,
+    FetchError, FetchItem, FetchOutcome, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId,
+    ItemKind, Limits, Reporter, SourceAttempt, SourceKind, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,12 @@ impl SandboxOptions {
     pub fn for_config(cfg: &crate::config::Config, disable_flag: bool) -> Self {
         let root = nix::unistd::getuid().is_root() && std::env::var_os("FAKEROOTKEY").is_none();
         let disabled = disable_flag || cfg.pacman.disable_sandbox;
-        let user = (root && !disabled).then(|| cfg.pacman.download_user.clone().unwrap_or_else(|| "nobody".into()));
+        let user = (root && !disabled).then(|| {
+            cfg.pacman
+                .download_user
+                .clone()
+                .unwrap_or_else(|| "nobody".into())
+        });
         SandboxOptions { user }
     }
 }
@@ -175,7 +180,11 @@ fn from_wire(w: WirePlan) -> FetchPlan {
                 filename: i.filename,
                 size: i.size,
                 sha256: i.sha256,
-                mirrors: i.mirrors.iter().filter_map(|m| Url::parse(m).ok()).collect(),
+                mirrors: i
+                    .mirrors
+                    .iter()
+                    .filter_map(|m| Url::parse(m).ok())
+                    .collect(),
                 torrent: None,
                 kind: if i.signature {
                     ItemKind::Signature
@@ -194,11 +203,41 @@ fn from_wire(w: WirePlan) -> FetchPlan {
 }
 
 /// Runs the engine for `plan`, in a sandboxed child when `opts.user` is set.
-pub fn fetch(plan: FetchPlan, reporter: Arc<dyn Reporter>, opts: &SandboxOptions) -> Result<FetchOutcome, FetchError> {
+pub fn fetch(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    opts: &SandboxOptions,
+) -> Result<FetchOutcome, FetchError> {
     match &opts.user {
-        None => pactor_fetch::fetch_all_blocking(plan, reporter),
+        None => fetch_here(plan, reporter),
         Some(user) => fetch_in_child(plan, reporter, user),
     }
+}
+
+/// The engine in this process, stopped by Ctrl-C: dropping its future writes
+/// the resume records, so the next run continues from the verified blocks.
+fn fetch_here(plan: FetchPlan, reporter: Arc<dyn Reporter>) -> Result<FetchOutcome, FetchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("pactor-fetch")
+        .enable_all()
+        .build()
+        .map_err(FetchError::Runtime)?;
+    let dir = plan.download_dir.clone();
+    runtime.block_on(async move {
+        tokio::select! {
+            r = pactor_fetch::fetch_all(plan, reporter) => r,
+            () = async {
+                while !crate::signals::interrupted() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => Err(FetchError::Io {
+                action: "interrupted while downloading into",
+                path: dir,
+                source: std::io::Error::from(std::io::ErrorKind::Interrupted),
+            }),
+        }
+    })
 }
 
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> FetchError {
@@ -219,24 +258,31 @@ fn reachable_by(dir: &Path, uid: nix::unistd::Uid) -> bool {
     })
 }
 
-fn fetch_in_child(plan: FetchPlan, reporter: Arc<dyn Reporter>, user: &str) -> Result<FetchOutcome, FetchError> {
+fn fetch_in_child(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    user: &str,
+) -> Result<FetchOutcome, FetchError> {
     let Some(pw) = nix::unistd::User::from_name(user).ok().flatten() else {
         output::warning(&format!(
             "download user '{user}' does not exist; downloading without dropping privileges"
         ));
-        return pactor_fetch::fetch_all_blocking(plan, reporter);
+        return fetch_here(plan, reporter);
     };
     if !reachable_by(&plan.download_dir, pw.uid) {
         output::warning(&format!(
             "{} is not reachable by user '{user}'; downloading without dropping privileges",
             plan.download_dir.display()
         ));
-        return pactor_fetch::fetch_all_blocking(plan, reporter);
+        return fetch_here(plan, reporter);
     }
     // The child owns its download directory and nothing else.
-    std::fs::create_dir_all(&plan.download_dir).map_err(|e| io_err("could not create", &plan.download_dir, e))?;
-    chown_tree(&plan.download_dir, pw.uid, pw.gid).map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
-    let exe = std::env::current_exe().map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
+    std::fs::create_dir_all(&plan.download_dir)
+        .map_err(|e| io_err("could not create", &plan.download_dir, e))?;
+    chown_tree(&plan.download_dir, pw.uid, pw.gid)
+        .map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
     let mut child = Command::new(&exe)
         .env_clear()
         .env(CHILD_ENV, user)
@@ -246,11 +292,15 @@ fn fetch_in_child(plan: FetchPlan, reporter: Arc<dyn Reporter>, user: &str) -> R
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| io_err("could not start", &exe, e))?;
-    let wire = serde_json::to_vec(&to_wire(&plan)).map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
+    let wire =
+        serde_json::to_vec(&to_wire(&plan)).map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(&wire);
     }
-    let stdout = child.stdout.take().ok_or_else(|| FetchError::InvalidPlan("no pipe".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| FetchError::InvalidPlan("no pipe".into()))?;
     let mut files = Vec::new();
     let mut failures = Vec::new();
     let mut summary = FetchSummary::default();
@@ -270,7 +320,11 @@ fn fetch_in_child(plan: FetchPlan, reporter: Arc<dyn Reporter>, user: &str) -> R
             WireEvent::Progress { item, bytes, peer } => reporter.on_progress(
                 ItemId(item),
                 bytes,
-                if peer { SourceKind::Peer } else { SourceKind::Mirror },
+                if peer {
+                    SourceKind::Peer
+                } else {
+                    SourceKind::Mirror
+                },
             ),
             WireEvent::Discard { item, bytes } => reporter.on_discard(ItemId(item), bytes),
             WireEvent::Done {
@@ -348,15 +402,21 @@ fn fetch_in_child(plan: FetchPlan, reporter: Arc<dyn Reporter>, user: &str) -> R
             }
         }
     }
-    let status = child.wait().map_err(|e| io_err("could not wait for", &exe, e))?;
+    let status = child
+        .wait()
+        .map_err(|e| io_err("could not wait for", &exe, e))?;
     if !status.success() && files.len() + failures.len() < plan.items.len() {
         // The child died: every file it did not report failed with it.
         for (i, item) in plan.items.iter().enumerate() {
-            if !files.iter().any(|f| f.item.0 == i) && !failures.iter().any(|f| f.filename == item.filename) {
+            if !files.iter().any(|f| f.item.0 == i)
+                && !failures.iter().any(|f| f.filename == item.filename)
+            {
                 failures.push(FileFailure {
                     filename: item.filename.clone(),
                     attempts: Vec::new(),
-                    note: Some(format!("the download process ended unexpectedly ({status})")),
+                    note: Some(format!(
+                        "the download process ended unexpectedly ({status})"
+                    )),
                 });
             }
         }
@@ -421,7 +481,9 @@ pub fn child_main(user: &str) -> i32 {
         return 2;
     };
     if let Err(e) = drop_privileges(user) {
-        output::error(&format!("download process: could not drop privileges to '{user}': {e}"));
+        output::error(&format!(
+            "download process: could not drop privileges to '{user}': {e}"
+        ));
         return 2;
     }
     confine_writes(&wire.download_dir);
@@ -452,7 +514,10 @@ fn drop_privileges(user: &str) -> Result<(), String> {
 /// Landlock: everything readable, only the download directory writable.
 /// A kernel without Landlock leaves the user/permission barrier alone.
 fn confine_writes(dir: &Path) {
-    use landlock::{path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, ABI};
+    use landlock::{
+        path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, ABI,
+    };
     let abi = ABI::V3;
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
@@ -501,7 +566,10 @@ impl Reporter for PipeReporter {
         });
     }
     fn on_discard(&self, item: ItemId, bytes: u64) {
-        self.send(&WireEvent::Discard { item: item.0, bytes });
+        self.send(&WireEvent::Discard {
+            item: item.0,
+            bytes,
+        });
     }
     fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
         self.send(&WireEvent::Done {
@@ -516,7 +584,11 @@ impl Reporter for PipeReporter {
         self.send(&WireEvent::Failed {
             item: item.0,
             filename: failure.filename.clone(),
-            attempts: failure.attempts.iter().map(|a| (a.url.clone(), a.outcome.clone())).collect(),
+            attempts: failure
+                .attempts
+                .iter()
+                .map(|a| (a.url.clone(), a.outcome.clone()))
+                .collect(),
             note: failure.note.clone(),
         });
     }
@@ -563,7 +635,9 @@ mod tests {
             },
             options: Default::default(),
         };
-        let back = from_wire(serde_json::from_slice(&serde_json::to_vec(&to_wire(&plan)).unwrap()).unwrap());
+        let back = from_wire(
+            serde_json::from_slice(&serde_json::to_vec(&to_wire(&plan)).unwrap()).unwrap(),
+        );
         assert_eq!(back.items, plan.items);
         assert_eq!(back.download_dir, plan.download_dir);
         assert_eq!(back.limits.max_download_rate, Some(5));
@@ -579,7 +653,11 @@ mod tests {
         let s = serde_json::to_string(&e).unwrap();
         assert!(matches!(
             serde_json::from_str::<WireEvent>(&s).unwrap(),
-            WireEvent::Progress { item: 3, bytes: 10, peer: true }
+            WireEvent::Progress {
+                item: 3,
+                bytes: 10,
+                peer: true
+            }
         ));
     }
 }

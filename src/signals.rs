@@ -3,9 +3,16 @@
 //! database lock is released and pactor exits with 128 + the signal. Files
 //! already in the cache (and the engine's verified pieces) stay.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 static HANDLE: AtomicPtr<alpm_sys::alpm_handle_t> = AtomicPtr::new(std::ptr::null_mut());
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether SIGINT/SIGHUP arrived during a transaction: pactor's downloads
+/// stop (keeping verified pieces) and libalpm's commit winds down.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 fn xwrite(fd: i32, msg: &[u8]) {
     // SAFETY: write(2) is async-signal-safe; the buffer is valid.
@@ -20,6 +27,7 @@ extern "C" fn soft_interrupt(signum: libc::c_int) {
     } else {
         xwrite(2, b"\nHangup signal received\n");
     }
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let handle = HANDLE.load(Ordering::SeqCst);
     if !handle.is_null() {
         // SAFETY: the handle stays alive while registered (see `register`);

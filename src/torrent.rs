@@ -119,6 +119,10 @@ pub fn before_commit(handle: &Alpm, _ui: &Ui) {
 }
 
 fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
+    // After Ctrl-C nothing more is fetched; libalpm's commit stops.
+    if crate::signals::interrupted() {
+        return FetchResult::Err;
+    }
     let filename = url.rsplit('/').next().unwrap_or(url).to_owned();
     let dest = localpath.join(&filename);
     let planned = is_planned(&filename);
