@@ -135,6 +135,9 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
             run_plan();
         }
     }
+    if crate::signals::interrupted() {
+        return FetchResult::Err;
+    }
     let ready = RUN.with(|r| {
         r.borrow_mut()
             .as_mut()
