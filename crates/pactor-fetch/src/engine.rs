@@ -487,7 +487,7 @@ impl Shared {
             client,
             reporter,
             limiter: limits.max_download_rate.map(RateLimiter::new),
-            connections: Semaphore::new(limits.max_connections.max(1)),
+            connections: Semaphore::new(connection_budget(&limits)),
             verify_slots: Semaphore::new(2),
             state: Mutex::new(sched),
             wake: Notify::new(),
@@ -530,6 +530,17 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+/// Connections open at once: the configured maximum, but under a download
+/// limit no more than one per 128 KiB/s of it (at least two), so that a slow
+/// limit is not spread so thin that healthy connections look stalled.
+fn connection_budget(limits: &crate::plan::Limits) -> usize {
+    let max = limits.max_connections.max(1);
+    match limits.max_download_rate {
+        Some(rate) => ((rate / (128 * 1024)) as usize).clamp(2, max.max(2)),
+        None => max,
     }
 }
 
@@ -767,6 +778,18 @@ impl Sched {
             }
             if benched && !others_active.is_empty() && !isolated_here {
                 continue;
+            }
+            // Last resort among benched mirrors: one that has delivered
+            // bytes in this run before one that never did (dead, hanging).
+            if benched && !isolated_here && self.mirrors.get(m).delivered() == 0 {
+                let productive = item.sources.iter().any(|s| {
+                    s.mirror != m
+                        && item.usable(s.mirror, max_errors)
+                        && self.mirrors.get(s.mirror).delivered() > 0
+                });
+                if productive {
+                    continue;
+                }
             }
             let Some(size) = item.size else {
                 // Unsized (a signature): one GET, from the first working
@@ -1248,6 +1271,9 @@ async fn worker(shared: Arc<Shared>, m: MirrorId) {
     }
 }
 
+/// `Lease::last_progress` while the lease waits in the rate limiter.
+const IN_LIMITER: u64 = u64::MAX;
+
 /// Carries out one lease: one request, its body written at its offsets.
 async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError> {
     let opts = &shared.opts;
@@ -1290,7 +1316,12 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
             .store(shared.now_ms(), Ordering::Relaxed);
         counters.bytes.fetch_add(len, Ordering::Relaxed);
         if let Some(limiter) = &shared.limiter {
+            // Time spent in our own limiter is not the mirror stalling.
+            lease.last_progress.store(IN_LIMITER, Ordering::Relaxed);
             limiter.consume(len).await;
+            lease
+                .last_progress
+                .store(shared.now_ms(), Ordering::Relaxed);
         }
         let mut data = &chunk[..];
         if skip > 0 {
@@ -1627,9 +1658,16 @@ async fn monitor(shared: Arc<Shared>, stop: CancellationToken) {
         let mut emits = Vec::new();
         {
             let mut s = shared.lock();
-            let slow = s
-                .mirrors
-                .sample_all(dt, now, opts.slow_ratio, opts.slow_window);
+            // Under a global limit that is reached, rates say who got the
+            // limiter's tokens, not how fast a mirror is: judge nobody.
+            let limit = shared.limiter.as_ref().map(|l| l.rate());
+            let slow = s.mirrors.sample_all(
+                dt,
+                now,
+                opts.slow_ratio,
+                opts.slow_window,
+                limit.map(|l| l * 0.7),
+            );
             for (m, reason) in slow {
                 s.bench(m, reason, &mut emits);
             }

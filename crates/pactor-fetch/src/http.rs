@@ -183,6 +183,11 @@ impl RateLimiter {
         }
     }
 
+    /// The limit, bytes/s.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
     /// Pays for `bytes`, sleeping if the bucket is overdrawn.
     pub async fn consume(&self, bytes: u64) {
         let wait = {

@@ -63,6 +63,11 @@ impl Mirror {
         }
     }
 
+    /// Bytes received from this mirror in this run.
+    pub fn delivered(&self) -> u64 {
+        self.counters.bytes.load(Ordering::Relaxed)
+    }
+
     /// Rate one more connection to this mirror can expect, bytes/s.
     pub fn rate_per_connection(&self) -> Option<f64> {
         self.rate.map(|r| r / self.active.max(1) as f64)
@@ -144,18 +149,33 @@ impl Mirrors {
     /// Samples every mirror and returns those that have been slower than
     /// `ratio` of the best for `window`, with the rates to report. The best
     /// mirror is never slow relative to itself, so at least one survives.
+    /// While the mirrors together reach `saturated` bytes/s (a global limit),
+    /// nobody is judged.
     pub fn sample_all(
         &mut self,
         dt: Duration,
         now: Instant,
         ratio: f64,
         window: Duration,
+        saturated: Option<f64>,
     ) -> Vec<(MirrorId, BenchReason)> {
         for m in &mut self.list {
             m.sample(dt, now);
         }
-        let Some(best) = self.best_rate() else {
-            return Vec::new();
+        let total: f64 = self
+            .list
+            .iter()
+            .filter(|m| m.active > 0)
+            .filter_map(|m| m.rate)
+            .sum();
+        let best = match self.best_rate() {
+            Some(best) if saturated.is_none_or(|limit| total < limit) => best,
+            _ => {
+                for m in &mut self.list {
+                    m.slow_since = None;
+                }
+                return Vec::new();
+            }
         };
         let mut slow = Vec::new();
         for (i, m) in self.list.iter_mut().enumerate() {
@@ -209,7 +229,7 @@ mod tests {
                 m.active = 1;
                 m.counters.bytes.fetch_add(per_tick, Ordering::Relaxed);
             }
-            found = mirrors.sample_all(dt, t0 + dt * step, 1.0 / 8.0, Duration::from_secs(1));
+            found = mirrors.sample_all(dt, t0 + dt * step, 1.0 / 8.0, Duration::from_secs(1), None);
             if !found.is_empty() {
                 break;
             }

@@ -50,7 +50,7 @@ async fn one_mirror_fetches_packages_and_signature() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
-    within(Duration::from_secs(30), async {
+    within(Duration::from_secs(60), async {
         let files = Files::new(&[24 * MIB, 3 * MIB, 200_000, 50_000]).with_sig();
         let good = spawn_mirror(
             files.map.clone(),
@@ -286,12 +286,12 @@ async fn mirror_without_range_support_still_serves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_mirror_is_benched_and_fast_ones_carry_the_load() {
-    within(Duration::from_secs(30), async {
+    within(Duration::from_secs(60), async {
         let files = Files::new(&[40 * MIB]);
         let slow = spawn_mirror(
             files.map.clone(),
             Faults {
-                rate: Some(500_000),
+                rate: Some(200_000),
                 ..Faults::default()
             },
         )
@@ -494,4 +494,32 @@ async fn timed_run(files: &Files, mirrors: &[pactor_fetch::Url]) -> Duration {
     .await
     .unwrap();
     start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_rate_limit_benches_nobody() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[700_000, 500_000, 20_000]);
+        let mut mirrors = Vec::new();
+        for _ in 0..3 {
+            mirrors.push(spawn_mirror(files.map.clone(), Faults::default()).await);
+        }
+        let urls: Vec<_> = mirrors.iter().map(|m| m.url()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan(files.items(&urls), dir.path());
+        plan.limits = Limits {
+            max_download_rate: Some(400_000),
+            ..Limits::default()
+        };
+        let reporter = Arc::new(CollectingReporter::default());
+        let start = Instant::now();
+        fetch_all(plan, reporter.clone()).await.unwrap();
+        let took = start.elapsed().as_secs_f64();
+        assert_placed(&files, dir.path());
+        // Waiting in our own limiter is not a stall.
+        assert_eq!(reporter.benched(), vec![]);
+        let rate = 1_220_000.0 / took;
+        assert!(rate < 460_000.0, "rate {rate:.0}");
+    })
+    .await;
 }
