@@ -217,7 +217,11 @@ impl Swarm {
         let meta = torrent::parse_for_package(&item.metainfo, &item.filename, item.size)?;
         let info = meta.info();
         let Layout::Single { length } = info.layout else {
-            unreachable!("validate_for_package accepts single-file torrents only");
+            // validate_for_package lets single-file torrents through only.
+            return Err(TorrentError::NotSingleFile {
+                filename: item.filename,
+            }
+            .into());
         };
         if item.filename.contains('/') || item.filename == "." || item.filename == ".." {
             return Err(SwarmError::Add {

@@ -329,6 +329,9 @@ impl Bridge {
     }
 }
 
+/// Message id of `not interested`.
+const NOT_INTERESTED: u8 = 3;
+
 /// A random-enough peer id: the bridge only needs one that differs from
 /// librqbit's and from other bridges'.
 fn bridge_peer_id(addr: SocketAddr) -> [u8; 20] {
@@ -392,6 +395,8 @@ struct ConnState {
     revealed: Vec<bool>,
     /// Pieces librqbit asked for on this connection.
     asked: Vec<bool>,
+    /// Announced pieces librqbit skipped: it got them from someone else.
+    elsewhere: Vec<bool>,
     /// Pieces not revealed yet, in this client's order.
     reveal_order: VecDeque<u32>,
     /// Pieces to keep open, from [`WebseedOptions::reveal_ahead`].
@@ -425,6 +430,7 @@ impl ConnState {
             peer_has: vec![false; n],
             revealed: vec![false; n],
             asked: vec![false; n],
+            elsewhere: vec![false; n],
             reveal_order: order.into_iter().map(|(_, i)| i).collect(),
             reveal_ahead: reveal_ahead
                 .map(|b| usize::try_from(b.div_ceil(layout.piece_length)).unwrap_or(usize::MAX)),
@@ -457,7 +463,9 @@ impl ConnState {
             return Vec::new();
         };
         let open = (0..self.revealed.len())
-            .filter(|&i| self.revealed[i] && !self.peer_has[i] && !self.asked[i])
+            .filter(|&i| {
+                self.revealed[i] && !self.peer_has[i] && !self.asked[i] && !self.elsewhere[i]
+            })
             .count();
         let mut out = Vec::new();
         while open + out.len() < ahead.max(1) {
@@ -476,6 +484,37 @@ impl ConnState {
     fn set_peer_has(&mut self, i: u32) {
         if let Some(h) = self.peer_has.get_mut(i as usize) {
             *h = true;
+        }
+    }
+
+    fn has_queued(&self) -> bool {
+        self.queue
+            .iter()
+            .any(|p| matches!(self.pieces.get(p), Some(PieceState::Queued)))
+    }
+
+    /// librqbit asked for `index`. It asks a peer for the first piece it
+    /// needs in its own order (a file's first piece, its last, then the rest
+    /// in order: `iter_piece_priorities`), so every announced piece before
+    /// `index` in that order that it has not asked for came (or is coming)
+    /// from elsewhere. librqbit sends no `have` for a piece the bridge
+    /// claims, so this is the only way to learn it; without it those pieces
+    /// would count as open forever and the window would close. A stolen
+    /// piece breaks the order; then the bridge merely announces a few
+    /// pieces more than needed.
+    fn infer_elsewhere(&mut self, index: u32) {
+        let last = self.layout.count().saturating_sub(1);
+        let rank = |i: u32| match i {
+            0 => 0,
+            i if i == last => 1,
+            i => u64::from(i) + 1,
+        };
+        let r = rank(index);
+        for i in 0..self.layout.count() {
+            let u = i as usize;
+            if self.revealed[u] && !self.asked[u] && !self.peer_has[u] && rank(i) < r {
+                self.elsewhere[u] = true;
+            }
         }
     }
 
@@ -565,7 +604,10 @@ impl Conn {
                 if !valid {
                     return Err(std::io::Error::other(format!("invalid request {b:?}")));
                 }
-                st.asked[b.index as usize] = true;
+                if !st.asked[b.index as usize] {
+                    st.asked[b.index as usize] = true;
+                    st.infer_elsewhere(b.index);
+                }
                 match st.pieces.get_mut(&b.index) {
                     Some(PieceState::Ready { data, sent }) => {
                         *sent += u64::from(b.length);
@@ -601,6 +643,14 @@ impl Conn {
                     }
                 }
             }
+            Message::Other(NOT_INTERESTED) => {
+                // librqbit has everything: it sends this only once finished
+                // (`update_interest` in `task_peer_chunk_requester`), and
+                // keeps the connection to a peer that lacks pieces open
+                // forever otherwise.
+                self.cancel.cancel();
+                return Ok(());
+            }
             Message::KeepAlive | Message::Other(_) => {}
         }
         for i in st.reveal_more() {
@@ -610,9 +660,21 @@ impl Conn {
     }
 
     /// Hands queued runs of pieces to HTTP requests, as many at once as the
-    /// mirror's permits allow.
+    /// mirror's permits allow. A permit is taken only once there is work:
+    /// connections of finished packages stay open and idle, and must not
+    /// hold the mirror's slots.
     async fn schedule(self: Arc<Self>) {
         loop {
+            loop {
+                let notified = self.wake.notified();
+                if lock(&self.state).has_queued() {
+                    break;
+                }
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return,
+                    _ = notified => {}
+                }
+            }
             let permit = tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 p = self.bridge.permits.clone().acquire_owned() => match p {
@@ -620,16 +682,9 @@ impl Conn {
                     Err(_) => return,
                 },
             };
-            let run = loop {
-                let notified = self.wake.notified();
-                if let Some(run) = lock(&self.state).take_run(self.bridge.options.max_request_bytes)
-                {
-                    break run;
-                }
-                tokio::select! {
-                    _ = self.cancel.cancelled() => return,
-                    _ = notified => {}
-                }
+            let Some(run) = lock(&self.state).take_run(self.bridge.options.max_request_bytes)
+            else {
+                continue;
             };
             let conn = self.clone();
             tokio::spawn(async move {
@@ -778,6 +833,25 @@ mod tests {
             a.set_peer_has(i);
         }
         assert!(a.reveal_more().is_empty());
+    }
+
+    #[test]
+    fn skipped_pieces_count_as_had_elsewhere() {
+        let l = layout(10);
+        let mut s = ConnState::new(&l, Some(3 * 16384), vec![]);
+        s.revealed = vec![false; 10];
+        s.reveal_order.clear();
+        for i in [0, 4, 9, 6] {
+            s.revealed[i] = true;
+        }
+        // Asking for 6 means 0, 9 (the last piece, asked early) and 4 were
+        // not needed from us.
+        s.asked[6] = true;
+        s.infer_elsewhere(6);
+        assert_eq!(
+            (0..10).filter(|&i| s.elsewhere[i]).collect::<Vec<_>>(),
+            vec![0, 4, 9]
+        );
     }
 
     #[test]
