@@ -185,6 +185,13 @@ pub fn humanize_size(bytes: i64, target: Option<char>, precision: i32) -> (f64, 
     (val, LABELS[index])
 }
 
+/// Text on stderr as is (pacman's plain `fprintf(stderr, …)` lines).
+pub fn print_err(text: &str) {
+    let _ = std::io::stdout().flush();
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,11 +203,4 @@ mod tests {
         assert_eq!(humanize_size(4096, None, 2), (4.0, "KiB"));
         assert_eq!(humanize_size(-1, Some('M'), 2).0, 0.0);
     }
-}
-
-/// Text on stderr as is (pacman's plain `fprintf(stderr, …)` lines).
-pub fn print_err(text: &str) {
-    let _ = std::io::stdout().flush();
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes());
 }
