@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -346,6 +346,8 @@ struct Lease {
     skip_allowed: bool,
     /// An unsized signature: refuse more than `max_unknown_size` bytes.
     capped: bool,
+    /// Another lease races this one for the same range (never raced twice).
+    raced: AtomicBool,
 }
 
 impl Lease {
@@ -914,7 +916,9 @@ impl Sched {
                 best = Some((gain, lease.clone(), mid));
             }
         }
-        let (_, victim, mid) = best?;
+        let Some((_, victim, mid)) = best else {
+            return self.race(m, now_ms, opts, emits);
+        };
         let end = victim
             .end
             .load(Ordering::Acquire)
@@ -923,6 +927,50 @@ impl Sched {
         tracing::trace!(item = victim.item, mid, end, "split");
         // The blocks stay Claimed: they change hands, they are not free.
         self.make_lease(victim.item, m, mid, end, false, now_ms, emits)
+    }
+
+    /// Duplicates the unfinished part of the request that has been silent
+    /// longest, if for at least `race_after`: both run, the first to finish
+    /// wins and the other is cancelled (`Overtaken`).
+    fn race(
+        &mut self,
+        m: MirrorId,
+        now_ms: u64,
+        opts: &FetchOptions,
+        emits: &mut Vec<Emit>,
+    ) -> Option<Arc<Lease>> {
+        let bs = opts.block_size;
+        let race_after = opts.race_after.as_millis() as u64;
+        let victim = self
+            .leases
+            .iter()
+            .filter(|l| l.mirror != m && l.size.is_some() && !l.cancel.is_cancelled())
+            .filter(|l| !l.raced.load(Ordering::Relaxed))
+            .filter(|l| {
+                let item = &self.items[l.item];
+                item.single_source.is_none()
+                    && item.source_of(m).is_some()
+                    && item.usable(m, opts.max_errors_per_mirror)
+            })
+            .map(|l| {
+                let idle = now_ms.saturating_sub(l.last_progress.load(Ordering::Relaxed));
+                (idle, l)
+            })
+            .filter(|(idle, _)| *idle >= race_after)
+            .max_by_key(|(idle, _)| *idle)
+            .map(|(_, l)| l.clone())?;
+        victim.raced.store(true, Ordering::Relaxed);
+        let pos = victim.pos.load(Ordering::Acquire);
+        let size = victim.size.unwrap_or(0);
+        let start = (pos / bs) * bs;
+        let end = victim.end.load(Ordering::Acquire).min(size);
+        if start >= end {
+            return None;
+        }
+        tracing::trace!(item = victim.item, start, end, "race");
+        let lease = self.make_lease(victim.item, m, start, end, false, now_ms, emits)?;
+        lease.raced.store(true, Ordering::Relaxed);
+        Some(lease)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -992,6 +1040,7 @@ impl Sched {
             reason: Mutex::new(None),
             skip_allowed,
             capped: item.size.is_none() && item.kind == ItemKind::Signature,
+            raced: AtomicBool::new(false),
         });
         self.mirrors.get_mut(m).active += 1;
         self.leases.push(lease.clone());
@@ -1032,8 +1081,17 @@ impl Sched {
                 let end = lease.end.load(Ordering::Acquire).min(size);
                 let first = (lease.start / bs) as usize;
                 let last = (end.div_ceil(bs) as usize).min(item.blocks.len());
+                // A block another lease (a racer) still covers stays Claimed.
+                let others: Vec<(u64, u64)> = self
+                    .leases
+                    .iter()
+                    .filter(|l| l.item == idx)
+                    .map(|l| (l.start, l.end.load(Ordering::Acquire)))
+                    .collect();
                 for b in first..last {
-                    if item.blocks[b] == Block::Claimed {
+                    let offset = b as u64 * bs;
+                    let covered = others.iter().any(|&(s, e)| s <= offset && offset < e);
+                    if item.blocks[b] == Block::Claimed && !covered {
                         item.blocks[b] = Block::Free;
                     }
                 }
@@ -1065,6 +1123,36 @@ impl Sched {
                 if item.size.is_none() {
                     item.phase = Phase::Verifying;
                     emits.push(Emit::Verify(idx));
+                } else {
+                    // The other side of a race has nothing left to do.
+                    for other in self.leases.iter().filter(|l| l.item == idx) {
+                        let pos = other.pos.load(Ordering::Acquire);
+                        let end = other
+                            .end
+                            .load(Ordering::Acquire)
+                            .min(item.size.unwrap_or(0));
+                        let first = (pos / bs) as usize;
+                        let last = (end.div_ceil(bs) as usize).min(item.blocks.len());
+                        if item.blocks[first.min(last)..last]
+                            .iter()
+                            .all(|b| *b == Block::Done)
+                        {
+                            other.cancel_with(SourceError::Overtaken);
+                        }
+                    }
+                }
+            }
+            Err(SourceError::Overtaken) => {
+                // Lost a race. Silence until then counts against the mirror
+                // (a hanging mirror is benched after a few), bytes do not.
+                if pos == lease.start {
+                    let record = item.per_source.entry(m).or_default();
+                    record.last = Some(SourceError::Overtaken.to_string());
+                    let mirror = self.mirrors.get_mut(m);
+                    mirror.errors += 1;
+                    if mirror.errors >= opts.max_mirror_errors {
+                        self.bench(m, BenchReason::Stalled, emits);
+                    }
                 }
             }
             Err(SourceError::BadRange(why)) if !lease.skip_allowed && pos == lease.start => {

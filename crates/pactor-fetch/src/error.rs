@@ -126,6 +126,9 @@ pub enum SourceError {
     /// The mirror was much slower than the others.
     #[error("too slow")]
     Slow,
+    /// Another mirror delivered the same range first.
+    #[error("no answer before another mirror delivered")]
+    Overtaken,
     /// Any other transport error.
     #[error("{0}")]
     Transport(String),

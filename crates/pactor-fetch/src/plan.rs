@@ -99,6 +99,11 @@ pub struct FetchOptions {
     /// A request that receives no byte for this long while another mirror is
     /// making progress is cancelled and its mirror benched.
     pub stall_timeout: Duration,
+    /// An idle worker with nothing else to do asks another mirror for the
+    /// unfinished part of a request that has received nothing for this long
+    /// (the first copy to arrive wins): a small file stuck on a hanging
+    /// mirror waits this long, not `stall_timeout`.
+    pub race_after: Duration,
     /// With no other mirror to go to, how long a request may receive nothing
     /// before it is retried (pacman's own limit is 10 s under 1 B/s).
     pub lone_stall_timeout: Duration,
@@ -147,6 +152,7 @@ impl Default for FetchOptions {
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(3),
             lone_stall_timeout: Duration::from_secs(10),
+            race_after: Duration::from_secs(1),
             slow_ratio: 1.0 / 8.0,
             slow_window: Duration::from_secs(4),
             retry_delay: if no_delay {

@@ -523,3 +523,27 @@ async fn low_rate_limit_benches_nobody() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_on_a_hanging_mirror_are_raced_elsewhere() {
+    within(Duration::from_secs(60), async {
+        let sizes: Vec<usize> = (0..30).map(|i| 5_000 + i * 1_000).collect();
+        let files = Files::new(&sizes);
+        let good = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let baseline = timed_run(&files, &[good.url()]).await;
+        let hang = spawn_hang().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan(files.items(&[hang, good.url()]), dir.path());
+        // Far beyond the race: only racing can explain a quick finish.
+        plan.options.stall_timeout = Duration::from_secs(8);
+        let start = Instant::now();
+        fetch_all(plan, Arc::new(CollectingReporter::default()))
+            .await
+            .unwrap();
+        let took = start.elapsed();
+        assert_placed(&files, dir.path());
+        let bound = baseline + test_options().race_after + Duration::from_millis(1500);
+        assert!(took < bound, "took {took:?}, good mirror alone {baseline:?}");
+    })
+    .await;
+}

@@ -301,6 +301,7 @@ pub fn test_options() -> FetchOptions {
         connect_timeout: Duration::from_secs(2),
         stall_timeout: Duration::from_millis(1000),
         lone_stall_timeout: Duration::from_secs(3),
+        race_after: Duration::from_millis(400),
         slow_window: Duration::from_millis(1500),
         retry_delay: Duration::ZERO,
         fsync: false,
