@@ -81,11 +81,17 @@ tar -xzf "$work/build/pactor-$pkgver.tar.gz" -C "$work/src"
 src="$work/src/pactor-$pkgver"
 
 log "vendoring crates for an offline build"
-(cd "$src" && cargo vendor --locked --quiet "$work/vendor" >"$work/vendor.toml")
-{
-    cat "$work/vendor.toml"
-    printf '\n[net]\noffline = true\n'
-} >"$work/cargo-home/config.toml"
+(cd "$src" && cargo vendor --locked --quiet "$work/vendor" >/dev/null)
+cat >"$work/cargo-home/config.toml" <<CONF
+[source.crates-io]
+replace-with = "vendored-sources"
+
+[source.vendored-sources]
+directory = "$work/vendor"
+
+[net]
+offline = true
+CONF
 
 cat >"$work/makepkg.conf" <<CONF
 source /etc/makepkg.conf

@@ -173,6 +173,8 @@ const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("overwrite", "", "Where a file of a package conflicts with a file on disk that matches |glob|, overwrite it instead of refusing. Several patterns may be separated by commas and the option may be repeated; a leading `!` negates a pattern and a later pattern wins over an earlier one. A directory is never replaced by a file."),
     ("torrent", "", "Torrent mode: download every package of the transaction at once from the BitTorrent swarm of its .torrent and from every mirror of its repository, which serve as web seeds; a package without a torrent comes from all mirrors at once in byte ranges. Resolution, questions, verification and installation stay exactly as without it. Accepted under `-U` as well, so that AUR helpers may pass it on with `-S`'s options; under `-F`, `-x` keeps pacman's meaning, `--regex`. See TORRENT MODE."),
     ("no-torrent", "", "Download as pacman does for this run, even when pactor.conf sets `Torrent = yes`."),
+    ("download-limit", "", "In torrent mode, download at most |rate| bytes per second in all, from peers and mirrors together, for this run; it overrides `DownloadLimit` of pactor.conf. The rate is written as in pactor.conf(5), such as `2M` or `500K`; `0` means no limit."),
+    ("upload-limit", "", "In torrent mode, upload at most |rate| bytes per second to other peers for this run; it overrides `UploadLimit` of pactor.conf. `0` means no limit."),
     // query options
     ("changelog", "Q", "Show the changelog of each package, if it has one."),
     ("deps", "Q", "List only packages installed as dependencies. With `-t`: orphans, dependencies nothing requires any more."),
