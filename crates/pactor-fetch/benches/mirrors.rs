@@ -31,6 +31,10 @@ struct Scenario {
 enum MirrorKind {
     Good,
     StallsAfter1MiB,
+    /// Accepts connections and never answers.
+    Hangs,
+    /// Connection refused.
+    Dead,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -63,8 +67,19 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "first mirror stalls after 1 MiB",
-            sizes: packages,
+            sizes: packages.clone(),
             mirrors: caps((20 * MB, MirrorKind::StallsAfter1MiB)),
+            latency: Duration::from_millis(30),
+        },
+        Scenario {
+            name: "first mirror hangs, second dead",
+            sizes: packages.clone(),
+            mirrors: vec![
+                (0, MirrorKind::Hangs),
+                (0, MirrorKind::Dead),
+                (20 * MB, MirrorKind::Good),
+                (10 * MB, MirrorKind::Good),
+            ],
             latency: Duration::from_millis(30),
         },
         Scenario {
@@ -81,16 +96,24 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-async fn start_mirrors(files: &Files, scenario: &Scenario) -> Vec<Mirror> {
+/// Starts the scenario's mirrors; they live as long as the runtime.
+async fn start_mirrors(files: &Files, scenario: &Scenario) -> Vec<Url> {
     let mut out = Vec::new();
     for (rate, kind) in &scenario.mirrors {
-        let faults = Faults {
-            rate: Some(*rate),
-            latency: scenario.latency,
-            stall_after: (*kind == MirrorKind::StallsAfter1MiB).then_some(MIB as u64),
-            ..Faults::default()
+        let url = match kind {
+            MirrorKind::Hangs => spawn_hang().await,
+            MirrorKind::Dead => dead_url(),
+            MirrorKind::Good | MirrorKind::StallsAfter1MiB => {
+                let faults = Faults {
+                    rate: Some(*rate),
+                    latency: scenario.latency,
+                    stall_after: (*kind == MirrorKind::StallsAfter1MiB).then_some(MIB as u64),
+                    ..Faults::default()
+                };
+                spawn_mirror(files.map.clone(), faults).await.url()
+            }
         };
-        out.push(spawn_mirror(files.map.clone(), faults).await);
+        out.push(url);
     }
     out
 }
@@ -213,12 +236,10 @@ fn main() {
         let limit = physical_limit(total, &scenario);
         runtime.block_on(async {
             // Fresh servers per client: a stalled server stays stalled.
-            let mirrors = start_mirrors(&files, &scenario).await;
-            let urls: Vec<Url> = mirrors.iter().map(|m| m.url()).collect();
+            let urls = start_mirrors(&files, &scenario).await;
             let pactor = run_pactor(&files, &urls).await;
             let aria2c = if have_aria2c {
-                let mirrors = start_mirrors(&files, &scenario).await;
-                let urls: Vec<Url> = mirrors.iter().map(|m| m.url()).collect();
+                let urls = start_mirrors(&files, &scenario).await;
                 show(&run_aria2c(&files, &urls).await, limit)
             } else {
                 "not installed".into()
