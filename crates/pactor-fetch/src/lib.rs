@@ -20,3 +20,6 @@ pub use url::Url;
 
 pub mod swarm;
 pub mod torrent;
+pub mod transaction;
+
+pub use transaction::{fetch_transaction, fetch_transaction_blocking, SwarmSettings};

@@ -1,0 +1,691 @@
+//! One `-x` transaction: packages with a usable torrent come from the swarm
+//! (BitTorrent peers plus every mirror as a webseed), everything else from
+//! the multi-mirror HTTP engine, both at once, reported through one
+//! [`Reporter`] and merged into one [`FetchOutcome`].
+//!
+//! A torrent is an untrusted hint (DESIGN.md, "Torrents"): it is fetched
+//! (a stored file, or the first few URLs raced for about 3 s), checked
+//! against the sync db's name and size ([`torrent::parse_for_package`]), and
+//! a missing one is normal while a bad one is a warning; either way the
+//! package goes to HTTP. A swarm transfer that fails, stalls or delivers a
+//! file whose sha256 is not the db's is removed and its package goes to HTTP
+//! too, so the swarm can slow a package down but never break an install.
+//!
+//! The librqbit session is started only when at least one torrent was
+//! accepted: without torrents (pacman's test suite with `-x`) nothing opens a
+//! port, joins the DHT or contacts a tracker.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::engine::{fetch_all, FetchOutcome, FetchSummary, FetchedFile};
+use crate::error::{FetchError, FileFailure};
+use crate::plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
+use crate::reporter::{BenchReason, ItemId, Reporter, SourceKind};
+use crate::swarm::{Swarm, SwarmItem, SwarmOptions, Transfer};
+use crate::torrent::{self, MAX_TORRENT_BYTES};
+use crate::verify;
+
+/// Name of the swarm's own directory inside the download directory: librqbit
+/// writes each package there as `swarm/<filename>` while it downloads.
+pub const SWARM_DIR: &str = "swarm";
+
+/// How many torrent URLs of one package are raced.
+const TORRENT_URLS_RACED: usize = 3;
+
+/// How the BitTorrent half runs. Fill with `..Default::default()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwarmSettings {
+    /// Use torrents at all; off: everything goes to the HTTP engine.
+    pub enabled: bool,
+    /// pactor's state directory (the DHT routing table is kept here); empty:
+    /// not kept.
+    pub state_dir: PathBuf,
+    /// TCP port for incoming peers; `Some(0)` picks one, `None` listens not.
+    pub listen_port: Option<u16>,
+    /// Use the mainline DHT.
+    pub dht: bool,
+    /// Use local service discovery.
+    pub lsd: bool,
+    /// Trackers announced to for every torrent, besides the torrent's own.
+    pub trackers: Vec<Url>,
+    /// Upload limit in bytes per second.
+    pub max_upload_rate: Option<u64>,
+    /// How long all torrent lookups of the transaction may take together;
+    /// packages whose torrent did not arrive by then go to HTTP.
+    pub lookup_timeout: Duration,
+    /// A swarm transfer without progress for this long is given up and its
+    /// package goes to HTTP.
+    pub stall_timeout: Duration,
+}
+
+impl Default for SwarmSettings {
+    fn default() -> Self {
+        SwarmSettings {
+            enabled: true,
+            state_dir: PathBuf::new(),
+            listen_port: Some(0),
+            dht: true,
+            lsd: true,
+            trackers: Vec::new(),
+            max_upload_rate: None,
+            lookup_timeout: Duration::from_secs(3),
+            stall_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Downloads every item of `plan` into `plan.download_dir`: packages with a
+/// valid torrent from the swarm, the rest (and any swarm failure) from the
+/// mirrors over HTTP, concurrently. Each file is verified against the plan's
+/// size and sha256 and ends up as `<download_dir>/<filename>`; each torrent
+/// fetched from the network and accepted is left as
+/// `<download_dir>/<filename>.torrent` for the caller to keep for seeding.
+///
+/// Errors as [`fetch_all`]: [`FetchError::Failed`] lists the files that
+/// failed and carries those that arrived.
+pub async fn fetch_transaction(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    settings: SwarmSettings,
+) -> Result<FetchOutcome, FetchError> {
+    let wants_torrent =
+        |i: &FetchItem| i.kind == ItemKind::Package && i.size.is_some() && i.torrent.is_some();
+    if !settings.enabled || !plan.items.iter().any(wants_torrent) {
+        return fetch_all(plan, reporter).await;
+    }
+    let started = Instant::now();
+    fs_err::create_dir_all(&plan.download_dir).map_err(|source| FetchError::Io {
+        action: "could not create",
+        path: plan.download_dir.clone(),
+        source,
+    })?;
+    let total = plan.items.iter().filter_map(|i| i.size).sum();
+    reporter.on_start(plan.items.len(), total);
+
+    let torrents = look_up_torrents(&plan, &settings, reporter.as_ref()).await;
+    let ctx = Arc::new(Ctx {
+        reporter: reporter.clone(),
+        download_dir: plan.download_dir.clone(),
+        limits: plan.limits.clone(),
+        options: plan.options.clone(),
+        stall_timeout: settings.stall_timeout,
+    });
+
+    let swarm = if torrents.is_empty() {
+        None
+    } else {
+        start_swarm(&plan, &settings, reporter.as_ref()).await
+    };
+
+    let mut legs = JoinSet::new();
+    let mut http_ids = Vec::new();
+    let mut http_items = Vec::new();
+    let mut torrents = torrents.into_iter().peekable();
+    for (i, item) in plan.items.into_iter().enumerate() {
+        let torrent = match torrents.peek() {
+            Some((t, _)) if *t == i => torrents.next().map(|(_, bytes)| bytes),
+            _ => None,
+        };
+        match (torrent, &swarm) {
+            (Some(metainfo), Some(swarm)) => {
+                legs.spawn(swarm_leg(
+                    swarm.clone(),
+                    ItemId(i),
+                    item,
+                    metainfo,
+                    ctx.clone(),
+                ));
+            }
+            _ => {
+                http_ids.push(ItemId(i));
+                http_items.push(item);
+            }
+        }
+    }
+    if !http_items.is_empty() {
+        legs.spawn(http_leg(ctx.clone(), http_ids, http_items));
+    }
+
+    let mut all = Leg::default();
+    while let Some(joined) = legs.join_next().await {
+        match joined {
+            Ok(leg) => all.merge(leg),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    if let Some(swarm) = swarm.and_then(|s| Arc::try_unwrap(s).ok()) {
+        swarm.stop().await;
+    }
+    if let Some(fatal) = all.fatal {
+        return Err(fatal);
+    }
+
+    let mut files = all.files;
+    files.sort_by_key(|f| f.item);
+    let summary = FetchSummary {
+        files: files.len(),
+        packages: files.iter().filter(|f| f.kind == ItemKind::Package).count(),
+        bytes_from_mirrors: all.from_mirrors,
+        bytes_from_peers: all.from_peers,
+        bytes_resumed: files.iter().map(|f| f.resumed).sum(),
+        bytes_discarded: all.discarded,
+        elapsed: started.elapsed(),
+    };
+    reporter.on_finish(&summary);
+    let outcome = FetchOutcome { files, summary };
+    if all.failures.is_empty() {
+        Ok(outcome)
+    } else {
+        all.failures.sort_by_key(|(id, _)| *id);
+        Err(FetchError::Failed {
+            failures: all.failures.into_iter().map(|(_, f)| f).collect(),
+            partial: Box::new(outcome),
+        })
+    }
+}
+
+/// [`fetch_transaction`] on a multi-threaded runtime of its own (librqbit
+/// needs one). Must not be called from inside a tokio runtime.
+pub fn fetch_transaction_blocking(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    settings: SwarmSettings,
+) -> Result<FetchOutcome, FetchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("pactor-fetch")
+        .enable_all()
+        .build()
+        .map_err(FetchError::Runtime)?;
+    runtime.block_on(fetch_transaction(plan, reporter, settings))
+}
+
+/// What every leg needs from the plan.
+struct Ctx {
+    reporter: Arc<dyn Reporter>,
+    download_dir: PathBuf,
+    limits: Limits,
+    options: FetchOptions,
+    stall_timeout: Duration,
+}
+
+/// What one leg (the HTTP engine over some items, or one swarm transfer)
+/// delivered, with item ids of the whole plan.
+#[derive(Default)]
+struct Leg {
+    files: Vec<FetchedFile>,
+    failures: Vec<(ItemId, FileFailure)>,
+    from_mirrors: u64,
+    from_peers: u64,
+    discarded: u64,
+    fatal: Option<FetchError>,
+}
+
+impl Leg {
+    fn merge(&mut self, other: Leg) {
+        self.files.extend(other.files);
+        self.failures.extend(other.failures);
+        self.from_mirrors += other.from_mirrors;
+        self.from_peers += other.from_peers;
+        self.discarded += other.discarded;
+        if self.fatal.is_none() {
+            self.fatal = other.fatal;
+        }
+    }
+}
+
+/// Fetches and checks the torrent of every package that names one, all at
+/// once and within `settings.lookup_timeout`. Returns the accepted ones as
+/// (item index, `.torrent` bytes), in plan order.
+async fn look_up_torrents(
+    plan: &FetchPlan,
+    settings: &SwarmSettings,
+    reporter: &dyn Reporter,
+) -> Vec<(usize, Vec<u8>)> {
+    let client = match reqwest::Client::builder()
+        .connect_timeout(settings.lookup_timeout)
+        .timeout(settings.lookup_timeout)
+        .user_agent(plan.options.user_agent.clone())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            reporter.on_warning(&format!("torrents not used: HTTP client: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut lookups = JoinSet::new();
+    for (i, item) in plan.items.iter().enumerate() {
+        let (Some(source), Some(size), ItemKind::Package) = (&item.torrent, item.size, item.kind)
+        else {
+            continue;
+        };
+        let (client, source, filename) = (client.clone(), source.clone(), item.filename.clone());
+        lookups.spawn(async move { (i, find_torrent(client, source, filename, size).await) });
+    }
+    let deadline = tokio::time::Instant::now() + settings.lookup_timeout;
+    let mut accepted = Vec::new();
+    loop {
+        let next = tokio::time::timeout_at(deadline, lookups.join_next()).await;
+        let Ok(Some(joined)) = next else { break };
+        let Ok((i, found)) = joined else { continue };
+        let filename = &plan.items[i].filename;
+        match found {
+            Lookup::Found { bytes, fetched } => {
+                if fetched {
+                    // For the caller to keep: the next run (and pactor-seed)
+                    // finds it without asking the network.
+                    let path = plan.download_dir.join(format!("{filename}.torrent"));
+                    if let Err(e) = write_atomically(&path, &bytes) {
+                        reporter
+                            .on_warning(&format!("could not keep the torrent of {filename}: {e}"));
+                    }
+                }
+                accepted.push((i, bytes));
+            }
+            Lookup::Invalid(why) => reporter.on_warning(&format!(
+                "ignoring the torrent of {filename} ({why}); downloading it from the mirrors"
+            )),
+            Lookup::Missing => {}
+        }
+    }
+    // Lookups still running are dropped (aborted) with the set.
+    accepted.sort_by_key(|(i, _)| *i);
+    accepted
+}
+
+/// What a torrent lookup found.
+enum Lookup {
+    /// A torrent that passed the checks; `fetched` when it came from the
+    /// network (and should be kept).
+    Found { bytes: Vec<u8>, fetched: bool },
+    /// None anywhere: normal, the package goes to HTTP quietly.
+    Missing,
+    /// One was found but is not usable for this package.
+    Invalid(String),
+}
+
+async fn find_torrent(
+    client: reqwest::Client,
+    source: TorrentSource,
+    filename: String,
+    size: u64,
+) -> Lookup {
+    match source {
+        TorrentSource::File(path) => {
+            let read = tokio::task::spawn_blocking(move || read_capped(&path)).await;
+            match read {
+                Ok(Ok(bytes)) => match torrent::parse_for_package(&bytes, &filename, size) {
+                    Ok(_) => Lookup::Found {
+                        bytes,
+                        fetched: false,
+                    },
+                    Err(e) => Lookup::Invalid(e.to_string()),
+                },
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Lookup::Missing,
+                Ok(Err(e)) => Lookup::Invalid(e.to_string()),
+                Err(e) => Lookup::Invalid(e.to_string()),
+            }
+        }
+        TorrentSource::Urls(urls) => {
+            let mut race = JoinSet::new();
+            for url in urls.into_iter().take(TORRENT_URLS_RACED) {
+                let (client, filename) = (client.clone(), filename.clone());
+                race.spawn(async move {
+                    let got = fetch_torrent(&client, &url).await?;
+                    match torrent::parse_for_package(&got, &filename, size) {
+                        Ok(_) => Ok(got),
+                        Err(e) => Err(Some(format!("{url}: {e}"))),
+                    }
+                });
+            }
+            let mut invalid = None;
+            while let Some(joined) = race.join_next().await {
+                match joined {
+                    Ok(Ok(bytes)) => {
+                        return Lookup::Found {
+                            bytes,
+                            fetched: true,
+                        }
+                    }
+                    Ok(Err(Some(why))) => invalid = invalid.or(Some(why)),
+                    _ => {}
+                }
+            }
+            invalid.map_or(Lookup::Missing, Lookup::Invalid)
+        }
+    }
+}
+
+/// One `.torrent` from a URL, at most [`MAX_TORRENT_BYTES`]. `Err(None)`:
+/// not there (404, an error status, unreachable) — normal, not reported;
+/// `Err(Some(..))`: something answered that is not a usable torrent.
+async fn fetch_torrent(client: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Option<String>> {
+    let mut response = client.get(url.clone()).send().await.map_err(|_| None)?;
+    if !response.status().is_success() {
+        return Err(None);
+    }
+    let too_large = || Some(format!("{url}: larger than {MAX_TORRENT_BYTES} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_TORRENT_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| None)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_TORRENT_BYTES {
+            return Err(too_large());
+        }
+    }
+    Ok(body)
+}
+
+/// Reads a stored `.torrent`, refusing one larger than [`MAX_TORRENT_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = fs_err::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TORRENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_TORRENT_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{}: larger than {MAX_TORRENT_BYTES} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("torrent-tmp");
+    fs_err::write(&tmp, bytes)?;
+    fs_err::rename(&tmp, path)
+}
+
+/// The transaction's session; `None` (and a warning) when it cannot start,
+/// and then every package goes to HTTP.
+async fn start_swarm(
+    plan: &FetchPlan,
+    settings: &SwarmSettings,
+    reporter: &dyn Reporter,
+) -> Option<Arc<Swarm>> {
+    let dir = plan.download_dir.join(SWARM_DIR);
+    if let Err(e) = fs_err::create_dir_all(&dir) {
+        reporter.on_warning(&format!("torrents not used: {e}"));
+        return None;
+    }
+    let options = SwarmOptions {
+        state_dir: settings.state_dir.clone(),
+        listen_port: settings.listen_port,
+        dht: settings.dht,
+        lsd: settings.lsd,
+        trackers: settings.trackers.clone(),
+        // The HTTP engine has the same limit: together they may use up to
+        // twice of it while both run.
+        max_download_rate: plan.limits.max_download_rate,
+        max_upload_rate: settings.max_upload_rate,
+        ..Default::default()
+    };
+    match Swarm::start(options).await {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            reporter.on_warning(&format!("torrents not used: {e}"));
+            None
+        }
+    }
+}
+
+/// The HTTP engine over `items`, whose ids in the whole plan are `ids`.
+async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>) -> Leg {
+    let names: Vec<String> = items.iter().map(|i| i.filename.clone()).collect();
+    let plan = FetchPlan {
+        items,
+        download_dir: ctx.download_dir.clone(),
+        limits: ctx.limits.clone(),
+        options: ctx.options.clone(),
+    };
+    let sub = Arc::new(SubReporter {
+        inner: ctx.reporter.clone(),
+        ids: ids.clone(),
+    });
+    let remap = |mut f: FetchedFile| {
+        f.item = ids.get(f.item.0).copied().unwrap_or(f.item);
+        f
+    };
+    let id_of = |name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|p| ids.get(p).copied())
+            .unwrap_or(ItemId(usize::MAX))
+    };
+    let (outcome, failures, fatal) = match fetch_all(plan, sub).await {
+        Ok(o) => (o, Vec::new(), None),
+        Err(FetchError::Failed { failures, partial }) => (*partial, failures, None),
+        Err(e) => (FetchOutcome::default(), Vec::new(), Some(e)),
+    };
+    Leg {
+        files: outcome.files.into_iter().map(remap).collect(),
+        failures: failures
+            .into_iter()
+            .map(|f| (id_of(&f.filename), f))
+            .collect(),
+        from_mirrors: outcome.summary.bytes_from_mirrors,
+        from_peers: outcome.summary.bytes_from_peers,
+        discarded: outcome.summary.bytes_discarded,
+        fatal,
+    }
+}
+
+/// Passes the HTTP engine's events on with the ids of the whole plan; the
+/// start and finish of the transaction are reported once, by
+/// [`fetch_transaction`].
+struct SubReporter {
+    inner: Arc<dyn Reporter>,
+    ids: Vec<ItemId>,
+}
+
+impl SubReporter {
+    fn id(&self, item: ItemId) -> ItemId {
+        self.ids.get(item.0).copied().unwrap_or(item)
+    }
+}
+
+impl Reporter for SubReporter {
+    fn on_item_start(&self, item: ItemId, filename: &str, size: Option<u64>, resumed: u64) {
+        self.inner
+            .on_item_start(self.id(item), filename, size, resumed);
+    }
+    fn on_progress(&self, item: ItemId, bytes: u64, source: SourceKind) {
+        self.inner.on_progress(self.id(item), bytes, source);
+    }
+    fn on_discard(&self, item: ItemId, bytes: u64) {
+        self.inner.on_discard(self.id(item), bytes);
+    }
+    fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
+        let mut file = file.clone();
+        file.item = self.id(item);
+        self.inner.on_item_done(file.item, &file);
+    }
+    fn on_item_failed(&self, item: ItemId, failure: &FileFailure) {
+        self.inner.on_item_failed(self.id(item), failure);
+    }
+    fn on_mirror_benched(&self, mirror: &str, reason: &BenchReason) {
+        self.inner.on_mirror_benched(mirror, reason);
+    }
+    fn on_warning(&self, message: &str) {
+        self.inner.on_warning(message);
+    }
+}
+
+/// One package from the swarm, or from HTTP when the swarm does not
+/// deliver it.
+async fn swarm_leg(
+    swarm: Arc<Swarm>,
+    id: ItemId,
+    item: FetchItem,
+    metainfo: Vec<u8>,
+    ctx: Arc<Ctx>,
+) -> Leg {
+    match from_swarm(&swarm, id, &item, metainfo, &ctx).await {
+        Ok(file) => {
+            ctx.reporter.on_item_done(id, &file);
+            Leg {
+                from_mirrors: file.from_mirrors,
+                from_peers: file.from_peers,
+                files: vec![file],
+                ..Default::default()
+            }
+        }
+        Err((why, discarded)) => {
+            drop(swarm);
+            ctx.reporter.on_warning(&format!(
+                "{}: {why}; downloading it from the mirrors",
+                item.filename
+            ));
+            let mut leg = http_leg(ctx, vec![id], vec![item]).await;
+            leg.discarded += discarded;
+            leg
+        }
+    }
+}
+
+/// Bytes of one transfer already passed to the reporter, by source.
+#[derive(Default)]
+struct Reported {
+    started: bool,
+    mirrors: u64,
+    peers: u64,
+}
+
+/// Downloads one package from the swarm, checks its sha256 against the plan
+/// and renames it to `<download_dir>/<filename>`. On failure the transfer
+/// is removed, the bytes reported for it are discarded, and the reason and
+/// their count are returned.
+async fn from_swarm(
+    swarm: &Swarm,
+    id: ItemId,
+    item: &FetchItem,
+    metainfo: Vec<u8>,
+    ctx: &Ctx,
+) -> Result<FetchedFile, (String, u64)> {
+    let size = item.size.unwrap_or(0);
+    let transfer = swarm
+        .add(SwarmItem {
+            filename: item.filename.clone(),
+            size,
+            metainfo,
+            output_dir: ctx.download_dir.join(SWARM_DIR),
+            mirrors: item.mirrors.clone(),
+            initial_peers: Vec::new(),
+        })
+        .await
+        .map_err(|e| (e.to_string(), 0))?;
+    let mut reported = Reported::default();
+    let result = follow(&transfer, id, item, ctx, &mut reported).await;
+    // Seeding is pactor-seed's job; the transaction's session ends here.
+    let _ = swarm.remove(&transfer).await;
+    let discard = |why: String| {
+        let bytes = reported.mirrors + reported.peers;
+        if bytes > 0 {
+            ctx.reporter.on_discard(id, bytes);
+        }
+        let _ = fs_err::remove_file(transfer.path());
+        (why, bytes)
+    };
+    let progress = result.map_err(discard)?;
+
+    let path = transfer.path().to_owned();
+    let sha256 = item.sha256;
+    let checked =
+        tokio::task::spawn_blocking(move || verify::verify_file(&path, Some(size), sha256))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = checked {
+        return Err(discard(format!(
+            "the swarm's copy does not match the database: {e}"
+        )));
+    }
+    let dest = ctx.download_dir.join(&item.filename);
+    if let Err(e) = verify::place(transfer.path(), &dest, ctx.options.fsync) {
+        return Err(discard(format!("could not move it into place: {e}")));
+    }
+    Ok(FetchedFile {
+        item: id,
+        filename: item.filename.clone(),
+        path: dest,
+        size,
+        kind: item.kind,
+        from_mirrors: progress.from_mirrors,
+        from_peers: progress.from_peers,
+        resumed: progress.resumed,
+    })
+}
+
+/// Polls a transfer every 200 ms until it completes, reporting new bytes by
+/// source; fails when librqbit reports an error or nothing moves for the
+/// stall timeout (checking a file left by an earlier run counts as moving).
+async fn follow(
+    transfer: &Transfer,
+    id: ItemId,
+    item: &FetchItem,
+    ctx: &Ctx,
+    reported: &mut Reported,
+) -> Result<crate::swarm::TransferProgress, String> {
+    const POLL: Duration = Duration::from_millis(200);
+    let mut last_move = Instant::now();
+    let mut last = (0u64, 0u64, 0u64);
+    loop {
+        let done = tokio::time::timeout(POLL, transfer.wait()).await;
+        let p = transfer.progress();
+        if !p.checking {
+            if !reported.started {
+                reported.started = true;
+                ctx.reporter
+                    .on_item_start(id, &item.filename, item.size, p.resumed);
+            }
+            // from_peers is a difference of two counters and may dip for a
+            // moment: report only what goes past the high-water mark.
+            if p.from_mirrors > reported.mirrors {
+                ctx.reporter
+                    .on_progress(id, p.from_mirrors - reported.mirrors, SourceKind::Mirror);
+                reported.mirrors = p.from_mirrors;
+            }
+            if p.from_peers > reported.peers {
+                ctx.reporter
+                    .on_progress(id, p.from_peers - reported.peers, SourceKind::Peer);
+                reported.peers = p.from_peers;
+            }
+        }
+        match done {
+            Ok(Ok(_)) => {
+                return Ok(crate::swarm::TransferProgress {
+                    from_mirrors: reported.mirrors,
+                    from_peers: reported.peers,
+                    ..p
+                })
+            }
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => {}
+        }
+        let now = (p.have, p.from_mirrors, p.from_peers);
+        if p.checking || now != last {
+            last = now;
+            last_move = Instant::now();
+        } else if last_move.elapsed() >= ctx.stall_timeout {
+            return Err(format!(
+                "no progress from the swarm for {:.0?}",
+                ctx.stall_timeout
+            ));
+        }
+    }
+}

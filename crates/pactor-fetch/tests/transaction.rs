@@ -1,0 +1,305 @@
+//! A whole `-x` transaction: torrents next to the packages on loopback
+//! mirrors (tests/support), the swarm with webseeds only (no DHT, no LSD, no
+//! listener, no tracker), and the HTTP engine for the rest. Every test runs
+//! under a time limit and its servers stop by themselves.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pactor_fetch::reporter::{CollectingReporter, Event};
+use pactor_fetch::torrent::{info_for_file, Metainfo};
+use pactor_fetch::transaction::SWARM_DIR;
+use pactor_fetch::{
+    fetch_transaction, FetchItem, FetchOutcome, ItemId, SourceKind, SwarmSettings, TorrentSource,
+    Url,
+};
+use support::{content, plan, sha256, spawn_mirror, within, Faults, Mirror};
+
+const A: &str = "a-1.0-1-x86_64.pkg.tar.zst";
+const B: &str = "b-2.0-1-x86_64.pkg.tar.zst";
+
+/// A session that talks to nobody but the webseed bridges.
+fn offline(state: &Path) -> SwarmSettings {
+    SwarmSettings {
+        state_dir: state.to_owned(),
+        listen_port: None,
+        dht: false,
+        lsd: false,
+        ..Default::default()
+    }
+}
+
+/// pactor-mktorrent's torrent for `data`, named `name`.
+fn torrent_of(dir: &Path, name: &str, data: &[u8]) -> Vec<u8> {
+    let path = dir.join(format!("{name}.src"));
+    std::fs::write(&path, data).unwrap();
+    let info = info_for_file(&path, name).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    Metainfo::new(info).to_bytes()
+}
+
+async fn mirrors(files: HashMap<String, bytes::Bytes>, n: usize) -> Vec<Mirror> {
+    let files = Arc::new(files);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(spawn_mirror(files.clone(), Faults::default()).await);
+    }
+    out
+}
+
+fn item(name: &str, data: &[u8], mirrors: &[Mirror], torrent: bool) -> FetchItem {
+    let urls: Vec<Url> = mirrors.iter().map(Mirror::url).collect();
+    FetchItem {
+        filename: name.into(),
+        size: Some(data.len() as u64),
+        sha256: Some(sha256(data)),
+        torrent: torrent.then(|| {
+            TorrentSource::Urls(
+                urls.iter()
+                    .map(|u| Url::parse(&format!("{u}/{name}.torrent")).unwrap())
+                    .collect(),
+            )
+        }),
+        mirrors: urls,
+        kind: pactor_fetch::ItemKind::Package,
+    }
+}
+
+fn warnings(r: &CollectingReporter) -> Vec<String> {
+    r.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Warning(w) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_delivered(out: &FetchOutcome, dir: &Path, name: &str, data: &[u8]) {
+    let f = out
+        .files
+        .iter()
+        .find(|f| f.filename == name)
+        .unwrap_or_else(|| panic!("{name} not delivered: {out:?}"));
+    assert_eq!(f.path, dir.join(name));
+    assert!(std::fs::read(&f.path).unwrap() == data, "{name} differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torrent_beside_the_package_goes_through_the_swarm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(1, 3 * 1024 * 1024 + 777);
+    let torrent = torrent_of(tmp.path(), A, &data);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), data.clone()),
+            (format!("{A}.torrent"), torrent.clone().into()),
+        ]),
+        2,
+    )
+    .await;
+    let reporter = Arc::new(CollectingReporter::default());
+    let p = plan(vec![item(A, &data, &ms, true)], &dl);
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+
+    assert_delivered(&out, &dl, A, &data);
+    assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+    // The torrent was fetched, accepted and kept for the caller.
+    assert_eq!(
+        std::fs::read(dl.join(format!("{A}.torrent"))).unwrap(),
+        torrent
+    );
+    // The swarm delivered it: its directory exists and is empty again, and
+    // the HTTP engine left no partial file of its own.
+    assert!(dl.join(SWARM_DIR).is_dir());
+    assert!(!dl.join(SWARM_DIR).join(A).exists());
+    assert!(!dl.join(format!("{A}.part")).exists());
+    let f = &out.files[0];
+    assert!(f.from_mirrors > 0 && f.from_peers == 0, "{f:?}");
+    assert!(out.summary.bytes_from_mirrors > 0);
+    assert_eq!(out.summary.packages, 1);
+    assert_eq!(
+        reporter.net_bytes(ItemId(0)),
+        data.len() as i64,
+        "progress adds up to the file"
+    );
+    assert!(reporter.events().iter().any(|e| matches!(
+        e,
+        Event::Progress {
+            source: SourceKind::Mirror,
+            ..
+        }
+    )));
+    assert!(matches!(reporter.events().last(), Some(Event::Finish(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_torrent_is_a_warning_and_http_delivers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(2, 700 * 1024);
+    let b_data = content(3, 300 * 1024);
+    // A's torrent has the wrong length, B's names another file.
+    let wrong_length = torrent_of(tmp.path(), A, &data[..data.len() - 1]);
+    let wrong_name = torrent_of(tmp.path(), "other.pkg.tar.zst", &b_data);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), data.clone()),
+            (B.to_owned(), b_data.clone()),
+            (format!("{A}.torrent"), wrong_length.into()),
+            (format!("{B}.torrent"), wrong_name.into()),
+        ]),
+        2,
+    )
+    .await;
+    let reporter = Arc::new(CollectingReporter::default());
+    let p = plan(
+        vec![item(A, &data, &ms, true), item(B, &b_data, &ms, true)],
+        &dl,
+    );
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+
+    assert_delivered(&out, &dl, A, &data);
+    assert_delivered(&out, &dl, B, &b_data);
+    let w = warnings(&reporter);
+    assert!(
+        w.iter().any(|m| m.contains(A) && m.contains("length")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|m| m.contains(B) && m.contains("other")),
+        "{w:?}"
+    );
+    // Neither torrent was kept, and no session was started.
+    assert!(!dl.join(format!("{A}.torrent")).exists());
+    assert!(!dl.join(format!("{B}.torrent")).exists());
+    assert!(!dl.join(SWARM_DIR).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_torrent_anywhere_starts_no_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(4, 500 * 1024);
+    let ms = mirrors(HashMap::from([(A.to_owned(), data.clone())]), 2).await;
+    let reporter = Arc::new(CollectingReporter::default());
+    let p = plan(vec![item(A, &data, &ms, true)], &dl);
+    // DHT and LSD on, as by default: the session must not even start.
+    let settings = SwarmSettings {
+        state_dir: tmp.path().join("state"),
+        listen_port: None,
+        ..Default::default()
+    };
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), settings),
+    )
+    .await
+    .unwrap();
+
+    assert_delivered(&out, &dl, A, &data);
+    // A missing torrent is normal: no warning.
+    assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+    assert!(!dl.join(SWARM_DIR).exists(), "a swarm session was started");
+    assert!(!tmp.path().join("state").exists(), "DHT state was written");
+    assert_eq!(out.summary.bytes_from_peers, 0);
+    assert!(out.summary.bytes_from_mirrors >= data.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_package_from_the_swarm_one_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let a_data = content(5, 2 * 1024 * 1024 + 5);
+    let b_data = content(6, 900 * 1024);
+    let torrent = torrent_of(tmp.path(), A, &a_data);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), a_data.clone()),
+            (B.to_owned(), b_data.clone()),
+            (format!("{A}.torrent"), torrent.clone().into()),
+        ]),
+        2,
+    )
+    .await;
+    let reporter = Arc::new(CollectingReporter::default());
+    // B first, so that A's id differs from its index among swarm items.
+    let p = plan(
+        vec![item(B, &b_data, &ms, false), item(A, &a_data, &ms, true)],
+        &dl,
+    );
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+
+    assert_delivered(&out, &dl, A, &a_data);
+    assert_delivered(&out, &dl, B, &b_data);
+    assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+    assert_eq!(out.files[0].item, ItemId(0));
+    assert_eq!(out.files[0].filename, B);
+    assert_eq!(out.files[1].item, ItemId(1));
+    assert_eq!(out.summary.files, 2);
+    assert!(dl.join(format!("{A}.torrent")).is_file());
+    assert!(!dl.join(format!("{B}.torrent")).exists());
+    assert!(dl.join(SWARM_DIR).is_dir());
+    assert_eq!(reporter.net_bytes(ItemId(0)), b_data.len() as i64);
+    assert_eq!(reporter.net_bytes(ItemId(1)), a_data.len() as i64);
+    let dones: Vec<ItemId> = reporter
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::ItemDone { item, .. } => Some(*item),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dones.len(), 2);
+    assert!(dones.contains(&ItemId(0)) && dones.contains(&ItemId(1)));
+    let starts = reporter
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Start { .. }))
+        .count();
+    assert_eq!(starts, 1, "one start for the whole transaction");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_torrent_file_is_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(7, 1024 * 1024 + 3);
+    let stored = tmp.path().join(format!("{A}.torrent"));
+    std::fs::write(&stored, torrent_of(tmp.path(), A, &data)).unwrap();
+    // The mirrors have no torrent: only the stored one can be used.
+    let ms = mirrors(HashMap::from([(A.to_owned(), data.clone())]), 1).await;
+    let mut it = item(A, &data, &ms, false);
+    it.torrent = Some(TorrentSource::File(stored));
+    let reporter = Arc::new(CollectingReporter::default());
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(plan(vec![it], &dl), reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+    assert_delivered(&out, &dl, A, &data);
+    assert!(dl.join(SWARM_DIR).is_dir());
+    // Already stored: not written again.
+    assert!(!dl.join(format!("{A}.torrent")).exists());
+}
