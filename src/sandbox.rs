@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use pactor_fetch::{
     FetchError, FetchItem, FetchOutcome, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId,
-    ItemKind, Limits, Reporter, SourceAttempt, SourceKind, Url,
+    ItemKind, Limits, Reporter, SourceAttempt, SourceKind, SwarmSettings, TorrentSource, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,28 @@ struct WireItem {
     sha256: Option<[u8; 32]>,
     mirrors: Vec<String>,
     signature: bool,
+    /// Where its torrent may be found (a hint; the child validates it).
+    #[serde(default)]
+    torrent: Option<WireTorrent>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireTorrent {
+    File(PathBuf),
+    Urls(Vec<String>),
+}
+
+/// pactor.conf's BitTorrent settings as they cross the pipe. The child keeps
+/// its DHT table in `<download_dir>/swarm`: Landlock lets it write nowhere
+/// else.
+#[derive(Serialize, Deserialize)]
+struct WireSwarm {
+    enabled: bool,
+    listen_port: Option<u16>,
+    dht: bool,
+    lsd: bool,
+    trackers: Vec<String>,
+    max_upload_rate: Option<u64>,
 }
 
 /// The plan as it crosses the pipe.
@@ -69,6 +91,8 @@ pub struct WirePlan {
     items: Vec<WireItem>,
     download_dir: PathBuf,
     max_download_rate: Option<u64>,
+    #[serde(default)]
+    swarm: Option<WireSwarm>,
 }
 
 /// One engine event as it crosses the pipe.
@@ -153,7 +177,7 @@ pub enum WireEvent {
     },
 }
 
-fn to_wire(plan: &FetchPlan) -> WirePlan {
+fn to_wire(plan: &FetchPlan, swarm: &SwarmSettings) -> WirePlan {
     WirePlan {
         items: plan
             .items
@@ -164,15 +188,49 @@ fn to_wire(plan: &FetchPlan) -> WirePlan {
                 sha256: i.sha256,
                 mirrors: i.mirrors.iter().map(|u| u.to_string()).collect(),
                 signature: i.kind == ItemKind::Signature,
+                torrent: i.torrent.as_ref().map(|t| match t {
+                    TorrentSource::File(p) => WireTorrent::File(p.clone()),
+                    TorrentSource::Urls(u) => {
+                        WireTorrent::Urls(u.iter().map(|u| u.to_string()).collect())
+                    }
+                }),
             })
             .collect(),
         download_dir: plan.download_dir.clone(),
         max_download_rate: plan.limits.max_download_rate,
+        swarm: Some(WireSwarm {
+            enabled: swarm.enabled,
+            listen_port: swarm.listen_port,
+            dht: swarm.dht,
+            lsd: swarm.lsd,
+            trackers: swarm.trackers.iter().map(|u| u.to_string()).collect(),
+            max_upload_rate: swarm.max_upload_rate,
+        }),
     }
 }
 
-fn from_wire(w: WirePlan) -> FetchPlan {
-    FetchPlan {
+fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
+    let swarm = match &w.swarm {
+        Some(s) => SwarmSettings {
+            enabled: s.enabled,
+            state_dir: w.download_dir.join(pactor_fetch::transaction::SWARM_DIR),
+            listen_port: s.listen_port,
+            dht: s.dht,
+            lsd: s.lsd,
+            trackers: s
+                .trackers
+                .iter()
+                .filter_map(|t| Url::parse(t).ok())
+                .collect(),
+            max_upload_rate: s.max_upload_rate,
+            ..Default::default()
+        },
+        None => SwarmSettings {
+            enabled: false,
+            ..Default::default()
+        },
+    };
+    let plan = FetchPlan {
         items: w
             .items
             .into_iter()
@@ -185,7 +243,12 @@ fn from_wire(w: WirePlan) -> FetchPlan {
                     .iter()
                     .filter_map(|m| Url::parse(m).ok())
                     .collect(),
-                torrent: None,
+                torrent: i.torrent.map(|t| match t {
+                    WireTorrent::File(p) => TorrentSource::File(p),
+                    WireTorrent::Urls(u) => {
+                        TorrentSource::Urls(u.iter().filter_map(|u| Url::parse(u).ok()).collect())
+                    }
+                }),
                 kind: if i.signature {
                     ItemKind::Signature
                 } else {
@@ -199,24 +262,44 @@ fn from_wire(w: WirePlan) -> FetchPlan {
             ..Default::default()
         },
         options: Default::default(),
-    }
+    };
+    (plan, swarm)
 }
 
-/// Runs the engine for `plan`, in a sandboxed child when `opts.user` is set.
+/// Runs the engine for `plan`, in a sandboxed child when `opts.user` is set,
+/// without torrents.
 pub fn fetch(
     plan: FetchPlan,
     reporter: Arc<dyn Reporter>,
     opts: &SandboxOptions,
 ) -> Result<FetchOutcome, FetchError> {
+    let swarm = SwarmSettings {
+        enabled: false,
+        ..Default::default()
+    };
+    fetch_with_swarm(plan, reporter, opts, swarm)
+}
+
+/// [`fetch`] with the swarm for packages that have a usable torrent.
+pub fn fetch_with_swarm(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    opts: &SandboxOptions,
+    swarm: SwarmSettings,
+) -> Result<FetchOutcome, FetchError> {
     match &opts.user {
-        None => fetch_here(plan, reporter),
-        Some(user) => fetch_in_child(plan, reporter, user),
+        None => fetch_here(plan, reporter, swarm),
+        Some(user) => fetch_in_child(plan, reporter, user, swarm),
     }
 }
 
 /// The engine in this process, stopped by Ctrl-C: dropping its future writes
 /// the resume records, so the next run continues from the verified blocks.
-fn fetch_here(plan: FetchPlan, reporter: Arc<dyn Reporter>) -> Result<FetchOutcome, FetchError> {
+fn fetch_here(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    swarm: SwarmSettings,
+) -> Result<FetchOutcome, FetchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("pactor-fetch")
@@ -226,7 +309,7 @@ fn fetch_here(plan: FetchPlan, reporter: Arc<dyn Reporter>) -> Result<FetchOutco
     let dir = plan.download_dir.clone();
     runtime.block_on(async move {
         tokio::select! {
-            r = pactor_fetch::fetch_all(plan, reporter) => r,
+            r = pactor_fetch::fetch_transaction(plan, reporter, swarm) => r,
             () = async {
                 while !crate::signals::interrupted() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -262,19 +345,20 @@ fn fetch_in_child(
     plan: FetchPlan,
     reporter: Arc<dyn Reporter>,
     user: &str,
+    swarm: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
     let Some(pw) = nix::unistd::User::from_name(user).ok().flatten() else {
         output::warning(&format!(
             "download user '{user}' does not exist; downloading without dropping privileges"
         ));
-        return fetch_here(plan, reporter);
+        return fetch_here(plan, reporter, swarm);
     };
     if !reachable_by(&plan.download_dir, pw.uid) {
         output::warning(&format!(
             "{} is not reachable by user '{user}'; downloading without dropping privileges",
             plan.download_dir.display()
         ));
-        return fetch_here(plan, reporter);
+        return fetch_here(plan, reporter, swarm);
     }
     // The child owns its download directory and nothing else.
     std::fs::create_dir_all(&plan.download_dir)
@@ -292,8 +376,8 @@ fn fetch_in_child(
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| io_err("could not start", &exe, e))?;
-    let wire =
-        serde_json::to_vec(&to_wire(&plan)).map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
+    let wire = serde_json::to_vec(&to_wire(&plan, &swarm))
+        .map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(&wire);
     }
@@ -487,9 +571,9 @@ pub fn child_main(user: &str) -> i32 {
         return 2;
     }
     confine_writes(&wire.download_dir);
-    let plan = from_wire(wire);
+    let (plan, swarm) = from_wire(wire);
     let reporter = Arc::new(PipeReporter(std::sync::Mutex::new(std::io::stdout())));
-    match pactor_fetch::fetch_all_blocking(plan, reporter) {
+    match pactor_fetch::fetch_transaction_blocking(plan, reporter, swarm) {
         Ok(_) | Err(FetchError::Failed { .. }) => 0,
         Err(e) => {
             output::error(&e.to_string());
@@ -625,7 +709,10 @@ mod tests {
                 size: Some(3),
                 sha256: Some([7; 32]),
                 mirrors: vec![Url::parse("http://127.0.0.1:1/repo").unwrap()],
-                torrent: None,
+                torrent: Some(TorrentSource::Urls(vec![Url::parse(
+                    "http://127.0.0.1:1/repo/a-1-1-any.pkg.tar.zst.torrent",
+                )
+                .unwrap()])),
                 kind: ItemKind::Package,
             }],
             download_dir: "/tmp/x".into(),
@@ -635,9 +722,19 @@ mod tests {
             },
             options: Default::default(),
         };
-        let back = from_wire(
-            serde_json::from_slice(&serde_json::to_vec(&to_wire(&plan)).unwrap()).unwrap(),
+        let swarm = SwarmSettings {
+            listen_port: Some(6881),
+            trackers: vec![Url::parse("udp://127.0.0.1:6969/announce").unwrap()],
+            max_upload_rate: Some(7),
+            ..Default::default()
+        };
+        let (back, back_swarm) = from_wire(
+            serde_json::from_slice(&serde_json::to_vec(&to_wire(&plan, &swarm)).unwrap()).unwrap(),
         );
+        assert_eq!(back_swarm.listen_port, Some(6881));
+        assert_eq!(back_swarm.trackers, swarm.trackers);
+        assert_eq!(back_swarm.max_upload_rate, Some(7));
+        assert_eq!(back_swarm.state_dir, Path::new("/tmp/x/swarm"));
         assert_eq!(back.items, plan.items);
         assert_eq!(back.download_dir, plan.download_dir);
         assert_eq!(back.limits.max_download_rate, Some(5));

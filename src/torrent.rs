@@ -50,6 +50,8 @@ struct Run {
     torrent_servers: Vec<String>,
     /// The first configured architecture, for `$arch`.
     arch: String,
+    /// pactor.conf's BitTorrent settings for the plan run.
+    swarm: pactor_fetch::SwarmSettings,
 }
 
 thread_local! {
@@ -102,6 +104,24 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "x86_64".into()),
+            swarm: {
+                let up = args
+                    .value("upload-limit")
+                    .and_then(|v| crate::config::parse_rate(v).ok())
+                    .unwrap_or(cfg.pactor.upload_limit);
+                pactor_fetch::SwarmSettings {
+                    state_dir: state_dir(cfg),
+                    listen_port: Some(cfg.pactor.listen_port),
+                    trackers: cfg
+                        .pactor
+                        .trackers
+                        .iter()
+                        .filter_map(|t| Url::parse(t).ok())
+                        .collect(),
+                    max_upload_rate: (up > 0).then_some(up),
+                    ..Default::default()
+                }
+            },
         })
     });
     handle.set_fetch_cb((), |url, localpath, force, _| {
@@ -335,7 +355,7 @@ impl TorrentLookup {
 
 /// Downloads the whole plan in parallel (first planned call at commit).
 fn run_plan() {
-    let Some((planned, download_dir, limits, bars, sandbox, lookup)) = RUN.with(|r| {
+    let Some((planned, download_dir, limits, bars, sandbox, lookup, swarm)) = RUN.with(|r| {
         let mut b = r.borrow_mut();
         let run = b.as_mut()?;
         run.engine_ran = true;
@@ -350,6 +370,7 @@ fn run_plan() {
                 templates: run.torrent_servers.clone(),
                 arch: run.arch.clone(),
             },
+            run.swarm.clone(),
         ))
     }) else {
         return;
@@ -406,7 +427,7 @@ fn run_plan() {
             options: Default::default(),
         };
         let reporter = Arc::new(EngineReporter::new(bars));
-        let result = crate::sandbox::fetch(plan, reporter.clone(), &sandbox);
+        let result = crate::sandbox::fetch_with_swarm(plan, reporter.clone(), &sandbox, swarm);
         let outcome = match result {
             Ok(o) => o,
             Err(pactor_fetch::FetchError::Failed { failures, partial }) => {
@@ -422,6 +443,21 @@ fn run_plan() {
         };
         for f in &outcome.files {
             ready.insert(f.filename.clone(), f.path.clone());
+            // Keep the torrent the engine accepted for a delivered package,
+            // for the next run and pactor-seed (a hint: validated on use).
+            let got = download_dir.join(format!("{}.torrent", f.filename));
+            let small = std::fs::symlink_metadata(&got).is_ok_and(|m| {
+                m.file_type().is_file()
+                    && m.len() <= pactor_fetch::torrent::MAX_TORRENT_BYTES as u64
+            });
+            if f.kind == ItemKind::Package && small {
+                let stored = lookup.stored.join(format!("{}.torrent", f.filename));
+                if std::fs::create_dir_all(&lookup.stored).is_err()
+                    || std::fs::rename(&got, &stored).is_err()
+                {
+                    let _ = std::fs::remove_file(&got);
+                }
+            }
         }
         reporter.summary(&outcome.summary);
     }

@@ -93,8 +93,14 @@ pub async fn fetch_transaction(
     reporter: Arc<dyn Reporter>,
     settings: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
-    let wants_torrent =
-        |i: &FetchItem| i.kind == ItemKind::Package && i.size.is_some() && i.torrent.is_some();
+    let wants_torrent = |i: &FetchItem| {
+        let somewhere = match &i.torrent {
+            Some(TorrentSource::Urls(urls)) => !urls.is_empty(),
+            Some(TorrentSource::File(_)) => true,
+            None => false,
+        };
+        i.kind == ItemKind::Package && i.size.is_some() && somewhere
+    };
     if !settings.enabled || !plan.items.iter().any(wants_torrent) {
         return fetch_all(plan, reporter).await;
     }
