@@ -6,10 +6,15 @@
 #   3. scripts/pactest.sh                     (pacman's own suite: pacman, pactor,
 #                                              pactor -x; fails on a parity gap)
 #
-#   scripts/test.sh [--lint] [--no-pactest] [--no-cargo-test] [-- PACTEST ARGS]
+#   scripts/test.sh [--lint] [--release-tests] [--no-pactest] [--no-cargo-test]
+#                    [-- PACTEST ARGS]
 #
 #   --lint   also run `cargo fmt --all --check` and
 #            `cargo clippy --workspace --all-targets --locked -- -D warnings`
+#   --release-tests
+#            build and run the cargo tests with the release profile, reusing
+#            step 1's build instead of compiling everything a second time
+#            (CI does this: PACTOR_TEST_PROFILE=release has the same effect)
 #
 # Every step runs even when an earlier one failed (except that nothing runs
 # without a build); the exit status is non-zero when any step failed.
@@ -29,12 +34,16 @@ while (($#)); do
         --lint) lint=1 ;;
         --no-pactest) pactest=0 ;;
         --no-cargo-test) cargo_test=0 ;;
+        --release-tests) PACTOR_TEST_PROFILE=release ;;
         --) shift; pactest_args=("$@"); break ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) printf 'test.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
     shift
 done
+
+profile_args=()
+[[ "${PACTOR_TEST_PROFILE:-}" == release ]] && profile_args=(--release)
 
 # Upper bounds, so that a hung test cannot keep CI busy for hours.
 CARGO_TEST_TIMEOUT="${PACTOR_CARGO_TEST_TIMEOUT:-1800}"
@@ -69,7 +78,11 @@ if ((lint)); then
     step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
 
-if ! step "cargo build --release" cargo build --release --locked; then
+# With --release-tests, step 1 builds the test targets too: the same feature
+# set (dev-dependencies unify features) so the test step compiles nothing.
+build_args=(--release --locked)
+((${#profile_args[@]})) && build_args+=(--workspace --lib --bins --tests)
+if ! step "cargo build ${build_args[*]}" cargo build "${build_args[@]}"; then
     report
     exit 1
 fi
@@ -77,13 +90,14 @@ fi
 if ((cargo_test)); then
     if cargo nextest --version >/dev/null 2>&1; then
         step "cargo nextest run" timeout --foreground -k 30 "$CARGO_TEST_TIMEOUT" \
-            cargo nextest run --workspace --locked --no-fail-fast
+            cargo nextest run --workspace --locked --no-fail-fast \
+            ${profile_args[@]+--cargo-profile release}
         # nextest does not run doctests.
         step "cargo test --doc" timeout --foreground -k 30 "$CARGO_TEST_TIMEOUT" \
-            cargo test --workspace --locked --doc
+            cargo test --workspace --locked --doc "${profile_args[@]}"
     else
         step "cargo test" timeout --foreground -k 30 "$CARGO_TEST_TIMEOUT" \
-            cargo test --workspace --locked --no-fail-fast
+            cargo test --workspace --locked --no-fail-fast "${profile_args[@]}"
     fi
 fi
 
