@@ -683,6 +683,21 @@ async fn follow(
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => {}
         }
+        // Every mirror gave up on it and no peer is there: waiting for the
+        // stall timeout would only delay the fallback. (All mirrors failing
+        // the torrent's piece hashes usually means the torrent is wrong.)
+        let webseeds = transfer.webseeds();
+        if !p.checking
+            && p.peers == 0
+            && !webseeds.is_empty()
+            && webseeds.iter().all(|w| w.dropped.is_some())
+        {
+            let why: Vec<String> = webseeds
+                .iter()
+                .filter_map(|w| w.dropped.as_ref().map(|d| format!("{} {d}", w.url)))
+                .collect();
+            return Err(format!("no source left in the swarm ({})", why.join(", ")));
+        }
         let now = (p.have, p.from_mirrors, p.from_peers);
         if p.checking || now != last {
             last = now;

@@ -303,3 +303,49 @@ async fn stored_torrent_file_is_used() {
     // Already stored: not written again.
     assert!(!dl.join(format!("{A}.torrent")).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_that_cannot_deliver_falls_back_to_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(8, 2 * 1024 * 1024);
+    // Right name and length, wrong piece hashes: every webseed fails its
+    // first piece and is dropped; HTTP (checked against the db) delivers.
+    let torrent = torrent_of(tmp.path(), A, &content(9, data.len()));
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), data.clone()),
+            (format!("{A}.torrent"), torrent.into()),
+        ]),
+        2,
+    )
+    .await;
+    let reporter = Arc::new(CollectingReporter::default());
+    let settings = SwarmSettings {
+        stall_timeout: Duration::from_secs(5),
+        ..offline(tmp.path())
+    };
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(
+            plan(vec![item(A, &data, &ms, true)], &dl),
+            reporter.clone(),
+            settings,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_delivered(&out, &dl, A, &data);
+    let w = warnings(&reporter);
+    assert!(
+        w.iter()
+            .any(|m| m.contains(A) && m.contains("downloading it from the mirrors")),
+        "{w:?}"
+    );
+    assert!(w.iter().any(|m| m.contains("no source left")), "{w:?}");
+    assert_eq!(reporter.net_bytes(ItemId(0)), data.len() as i64);
+    assert!(
+        !dl.join(SWARM_DIR).join(A).exists(),
+        "swarm copy left behind"
+    );
+}
