@@ -111,7 +111,9 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                     .unwrap_or(cfg.pactor.upload_limit);
                 pactor_fetch::SwarmSettings {
                     state_dir: state_dir(cfg),
-                    listen_port: Some(cfg.pactor.listen_port),
+                    listen_port: pactor_fetch::SwarmSettings::default()
+                        .listen_port
+                        .map(|_| cfg.pactor.listen_port),
                     trackers: cfg
                         .pactor
                         .trackers

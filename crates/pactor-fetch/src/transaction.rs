@@ -63,14 +63,20 @@ pub struct SwarmSettings {
     pub stall_timeout: Duration,
 }
 
+/// Environment variable that, when set, makes [`SwarmSettings::default`]
+/// talk to no one but the mirrors and the torrents' own trackers: no DHT, no
+/// LSD, no listening port (for demos and tests on a machine offline).
+pub const LOCAL_ONLY_ENV: &str = "PACTOR_SWARM_LOCAL_ONLY";
+
 impl Default for SwarmSettings {
     fn default() -> Self {
+        let local_only = std::env::var_os(LOCAL_ONLY_ENV).is_some();
         SwarmSettings {
             enabled: true,
             state_dir: PathBuf::new(),
-            listen_port: Some(0),
-            dht: true,
-            lsd: true,
+            listen_port: (!local_only).then_some(0),
+            dht: !local_only,
+            lsd: !local_only,
             trackers: Vec::new(),
             max_upload_rate: None,
             lookup_timeout: Duration::from_secs(3),
