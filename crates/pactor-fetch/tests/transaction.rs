@@ -349,3 +349,77 @@ async fn swarm_that_cannot_deliver_falls_back_to_http() {
         "swarm copy left behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torrent_urls_are_raced_past_a_hanging_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(10, 600 * 1024);
+    let torrent = torrent_of(tmp.path(), A, &data);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), data.clone()),
+            (format!("{A}.torrent"), torrent.clone().into()),
+        ]),
+        1,
+    )
+    .await;
+    let hang = support::spawn_hang().await;
+    let mut it = item(A, &data, &ms, true);
+    let Some(TorrentSource::Urls(urls)) = &mut it.torrent else {
+        unreachable!()
+    };
+    urls.insert(0, Url::parse(&format!("{hang}/{A}.torrent")).unwrap());
+    let reporter = Arc::new(CollectingReporter::default());
+    // A lookup that waited for the hanging server would take 10 s.
+    let settings = SwarmSettings {
+        lookup_timeout: Duration::from_secs(10),
+        ..offline(tmp.path())
+    };
+    let started = std::time::Instant::now();
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(plan(vec![it], &dl), reporter.clone(), settings),
+    )
+    .await
+    .unwrap();
+    assert_delivered(&out, &dl, A, &data);
+    assert_eq!(
+        std::fs::read(dl.join(format!("{A}.torrent"))).unwrap(),
+        torrent
+    );
+    assert!(dl.join(SWARM_DIR).is_dir());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "held up by the hanging server: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torrent_lookup_that_hangs_gives_way_to_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(11, 400 * 1024);
+    let ms = mirrors(HashMap::from([(A.to_owned(), data.clone())]), 1).await;
+    let hang = support::spawn_hang().await;
+    let mut it = item(A, &data, &ms, false);
+    it.torrent = Some(TorrentSource::Urls(vec![Url::parse(&format!(
+        "{hang}/{A}.torrent"
+    ))
+    .unwrap()]));
+    let reporter = Arc::new(CollectingReporter::default());
+    let settings = SwarmSettings {
+        lookup_timeout: Duration::from_millis(500),
+        ..offline(tmp.path())
+    };
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(plan(vec![it], &dl), reporter.clone(), settings),
+    )
+    .await
+    .unwrap();
+    assert_delivered(&out, &dl, A, &data);
+    assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+    assert!(!dl.join(SWARM_DIR).exists());
+}
