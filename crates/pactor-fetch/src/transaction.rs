@@ -160,7 +160,7 @@ pub async fn fetch_transaction(
         }
     }
     if !http_items.is_empty() {
-        legs.spawn(http_leg(ctx.clone(), http_ids, http_items));
+        legs.spawn(http_leg(ctx.clone(), http_ids, http_items, false));
     }
 
     let mut all = Leg::default();
@@ -455,8 +455,9 @@ async fn start_swarm(
     }
 }
 
-/// The HTTP engine over `items`, whose ids in the whole plan are `ids`.
-async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>) -> Leg {
+/// The HTTP engine over `items`, whose ids in the whole plan are `ids`;
+/// `started`: their start was already reported (by the swarm).
+async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>, started: bool) -> Leg {
     let names: Vec<String> = items.iter().map(|i| i.filename.clone()).collect();
     let plan = FetchPlan {
         items,
@@ -467,6 +468,7 @@ async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>) -> Leg
     let sub = Arc::new(SubReporter {
         inner: ctx.reporter.clone(),
         ids: ids.clone(),
+        started,
     });
     let remap = |mut f: FetchedFile| {
         f.item = ids.get(f.item.0).copied().unwrap_or(f.item);
@@ -503,6 +505,8 @@ async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>) -> Leg
 struct SubReporter {
     inner: Arc<dyn Reporter>,
     ids: Vec<ItemId>,
+    /// The items' start was reported already: a bar per file, not two.
+    started: bool,
 }
 
 impl SubReporter {
@@ -513,8 +517,10 @@ impl SubReporter {
 
 impl Reporter for SubReporter {
     fn on_item_start(&self, item: ItemId, filename: &str, size: Option<u64>, resumed: u64) {
-        self.inner
-            .on_item_start(self.id(item), filename, size, resumed);
+        if !self.started {
+            self.inner
+                .on_item_start(self.id(item), filename, size, resumed);
+        }
     }
     fn on_progress(&self, item: ItemId, bytes: u64, source: SourceKind) {
         self.inner.on_progress(self.id(item), bytes, source);
@@ -557,13 +563,13 @@ async fn swarm_leg(
                 ..Default::default()
             }
         }
-        Err((why, discarded)) => {
+        Err((why, discarded, started)) => {
             drop(swarm);
             ctx.reporter.on_warning(&format!(
                 "{}: {why}; downloading it from the mirrors",
                 item.filename
             ));
-            let mut leg = http_leg(ctx, vec![id], vec![item]).await;
+            let mut leg = http_leg(ctx, vec![id], vec![item], started).await;
             leg.discarded += discarded;
             leg
         }
@@ -580,15 +586,15 @@ struct Reported {
 
 /// Downloads one package from the swarm, checks its sha256 against the plan
 /// and renames it to `<download_dir>/<filename>`. On failure the transfer
-/// is removed, the bytes reported for it are discarded, and the reason and
-/// their count are returned.
+/// is removed, the bytes reported for it are discarded, and the reason,
+/// their count and whether the item's start was reported are returned.
 async fn from_swarm(
     swarm: &Swarm,
     id: ItemId,
     item: &FetchItem,
     metainfo: Vec<u8>,
     ctx: &Ctx,
-) -> Result<FetchedFile, (String, u64)> {
+) -> Result<FetchedFile, (String, u64, bool)> {
     let size = item.size.unwrap_or(0);
     let transfer = swarm
         .add(SwarmItem {
@@ -600,7 +606,7 @@ async fn from_swarm(
             initial_peers: Vec::new(),
         })
         .await
-        .map_err(|e| (e.to_string(), 0))?;
+        .map_err(|e| (e.to_string(), 0, false))?;
     let mut reported = Reported::default();
     let result = follow(&transfer, id, item, ctx, &mut reported).await;
     // Seeding is pactor-seed's job; the transaction's session ends here.
@@ -611,7 +617,7 @@ async fn from_swarm(
             ctx.reporter.on_discard(id, bytes);
         }
         let _ = fs_err::remove_file(transfer.path());
-        (why, bytes)
+        (why, bytes, reported.started)
     };
     let progress = result.map_err(discard)?;
 

@@ -343,6 +343,12 @@ async fn swarm_that_cannot_deliver_falls_back_to_http() {
         "{w:?}"
     );
     assert!(w.iter().any(|m| m.contains("no source left")), "{w:?}");
+    let starts = reporter
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::ItemStart { .. }))
+        .count();
+    assert_eq!(starts, 1, "the item must be started once");
     assert_eq!(reporter.net_bytes(ItemId(0)), data.len() as i64);
     assert!(
         !dl.join(SWARM_DIR).join(A).exists(),
