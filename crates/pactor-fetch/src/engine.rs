@@ -799,14 +799,30 @@ impl Sched {
                 if item.unsized_taken {
                     continue;
                 }
-                let first = item
+                // Pacman's order, but a mirror that has delivered bytes in
+                // this run goes before one that has only been silent.
+                // Benched mirrors only when every usable one is benched.
+                let usable: Vec<MirrorId> = item
                     .sources
                     .iter()
                     .map(|s| s.mirror)
-                    .find(|&o| {
-                        item.usable(o, max_errors)
-                            && (self.mirrors.get(o).benched.is_none() || others_active.is_empty())
-                    })
+                    .filter(|&o| item.usable(o, max_errors))
+                    .collect();
+                let unbenched: Vec<MirrorId> = usable
+                    .iter()
+                    .copied()
+                    .filter(|&o| self.mirrors.get(o).benched.is_none())
+                    .collect();
+                let candidates = if unbenched.is_empty() {
+                    usable
+                } else {
+                    unbenched
+                };
+                let first = candidates
+                    .iter()
+                    .find(|&&o| self.mirrors.get(o).delivered() > 0)
+                    .or(candidates.first())
+                    .copied()
                     .unwrap_or(m);
                 let first_busy = self.mirrors.get(first).active >= self.per_mirror_limit;
                 if first != m && !first_busy {
@@ -1766,13 +1782,16 @@ async fn monitor(shared: Arc<Shared>, stop: CancellationToken) {
                 if idle < opts.stall_timeout || lease.cancel.is_cancelled() {
                     continue;
                 }
-                // Bench only when someone else is delivering: if nobody is,
-                // the network (not this mirror) is the likely culprit.
+                // Bench only when someone else is delivering, or idle after
+                // having delivered (a proven alternative with nothing to
+                // do): if nobody is, the network (not this mirror) is the
+                // likely culprit.
                 let others_flowing = s.mirrors.list.iter().enumerate().any(|(j, o)| {
                     j != lease.mirror.0
                         && o.benched.is_none()
-                        && o.last_byte
-                            .is_some_and(|t| now.duration_since(t) < opts.stall_timeout)
+                        && o.last_byte.is_some_and(|t| {
+                            now.duration_since(t) < opts.stall_timeout || o.active == 0
+                        })
                 });
                 if others_flowing {
                     stalled.push((lease.clone(), idle, true));

@@ -51,7 +51,7 @@ async fn one_mirror_fetches_packages_and_signature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
     within(Duration::from_secs(60), async {
-        let files = Files::new(&[24 * MIB, 3 * MIB, 200_000, 50_000]).with_sig();
+        let files = Files::new(&[12 * MIB, 3 * MIB, 200_000, 50_000]).with_sig();
         let good = spawn_mirror(
             files.map.clone(),
             Faults {
@@ -80,7 +80,7 @@ async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
             .unwrap();
         let took = start.elapsed();
         assert_placed(&files, dir.path());
-        // The good mirror alone takes ~1.4 s; the faulty ones may cost one
+        // The good mirror alone takes ~0.8 s; the faulty ones may cost one
         // stall timeout (1 s) on top, not more.
         let bound = baseline + test_options().stall_timeout + Duration::from_millis(1000);
         assert!(
@@ -316,7 +316,7 @@ async fn slow_mirror_is_benched_and_fast_ones_carry_the_load() {
         .unwrap();
         let took = start.elapsed();
         assert_placed(&files, dir.path());
-        // The fast mirror alone: ~2.1 s. The slow one, listed first, may
+        // The fast mirror alone: ~2 s. The slow one, listed first, may
         // hold some blocks until it is benched, but never the run.
         let bound = baseline + Duration::from_millis(1000);
         assert!(
@@ -543,7 +543,173 @@ async fn small_files_on_a_hanging_mirror_are_raced_elsewhere() {
         let took = start.elapsed();
         assert_placed(&files, dir.path());
         let bound = baseline + test_options().race_after + Duration::from_millis(1500);
-        assert!(took < bound, "took {took:?}, good mirror alone {baseline:?}");
+        assert!(
+            took < bound,
+            "took {took:?}, good mirror alone {baseline:?}"
+        );
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_falls_through_to_the_next_mirror() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[10_000]).with_sig();
+        let missing = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                not_found: true,
+                ..Faults::default()
+            },
+        )
+        .await;
+        let broken = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                status: Some(500),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let good = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = fetch_all(
+            plan(
+                files.items(&[missing.url(), broken.url(), good.url()]),
+                dir.path(),
+            ),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        assert_eq!(outcome.summary.packages, 1);
+        assert_eq!(outcome.summary.files, 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erroring_mirror_is_benched() {
+    within(Duration::from_secs(30), async {
+        let files = Files::new(&[4 * MIB, 2 * MIB, 30_000, 40_000, 50_000]);
+        let broken = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                status: Some(503),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let good = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        fetch_all(
+            plan(files.items(&[broken.url(), good.url()]), dir.path()),
+            reporter.clone(),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        let benched = reporter.benched();
+        assert_eq!(benched.len(), 1, "{benched:?}");
+        assert!(matches!(&benched[0].1, BenchReason::Errors(e) if e.contains("503")));
+        // Benched after a handful of errors, not after one per file.
+        let requests = broken.requests.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(requests <= 12, "{requests} requests to a broken mirror");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_plans() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[0, 1000]);
+        let mirror = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        // An empty file is fine.
+        fetch_all(
+            plan(files.items(&[mirror.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        // A file without mirrors fails by itself, naming no source.
+        let mut items = files.items(&[]);
+        items.remove(0);
+        items[0].filename = "orphan-1-1-any.pkg.tar.zst".into();
+        let err = fetch_all(
+            plan(items, dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("no source to try"), "{err}");
+        // A name listed twice, or one with a slash, is refused up front.
+        let mut items = files.items(&[mirror.url()]);
+        items[1].filename = items[0].filename.clone();
+        let err = fetch_all(
+            plan(items, dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, FetchError::InvalidPlan(_)), "{err}");
+        let mut items = files.items(&[mirror.url()]);
+        items[0].filename = "../escape".into();
+        let err = fetch_all(
+            plan(items, dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, FetchError::InvalidPlan(_)), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_task_outlives_the_run() {
+    within(Duration::from_secs(20), async {
+        let files = Files::new(&[3 * MIB, 100_000]).with_sig();
+        let hang = spawn_hang().await;
+        let good = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        let dir = tempfile::tempdir().unwrap();
+        fetch_all(
+            plan(files.items(&[hang, good.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        // Server-side connection tasks end as the client's connections
+        // close; the engine's own tasks must all be gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while metrics.num_alive_tasks() > before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            metrics.num_alive_tasks() <= before,
+            "{} tasks alive, {before} before the run",
+            metrics.num_alive_tasks()
+        );
+    })
+    .await;
+}
+
+#[test]
+fn blocking_wrapper_runs_without_a_runtime() {
+    let files = Files::new(&[200_000]);
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let mirror = server.block_on(spawn_mirror(files.map.clone(), Faults::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = pactor_fetch::fetch_all_blocking(
+        plan(files.items(&[mirror.url()]), dir.path()),
+        Arc::new(pactor_fetch::NoopReporter),
+    )
+    .unwrap();
+    assert_eq!(outcome.files.len(), 1);
+    assert_placed(&files, dir.path());
 }
