@@ -8,10 +8,14 @@ use std::path::Path;
 fn main() {
     println!("cargo:rerun-if-env-changed=PACTOR_ALPM_PREFIX");
     println!("cargo:rerun-if-env-changed=PACTOR_PACMAN_BIN");
-    let prefix = std::env::var("PACTOR_ALPM_PREFIX").ok().filter(|p| Path::new(p).join("bin/pacman").exists());
-    let pacman_bin = std::env::var("PACTOR_PACMAN_BIN").ok().unwrap_or_else(|| match &prefix {
-        Some(prefix) => format!("{prefix}/bin/pacman"),
-        None => "/usr/bin/pacman".to_owned(),
-    });
+    let prefix = std::env::var("PACTOR_ALPM_PREFIX")
+        .ok()
+        .filter(|p| Path::new(p).join("bin/pacman").exists());
+    let pacman_bin = std::env::var("PACTOR_PACMAN_BIN")
+        .ok()
+        .unwrap_or_else(|| match &prefix {
+            Some(prefix) => format!("{prefix}/bin/pacman"),
+            None => "/usr/bin/pacman".to_owned(),
+        });
     println!("cargo:rustc-env=PACTOR_DEFAULT_PACMAN_BIN={pacman_bin}");
 }

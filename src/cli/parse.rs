@@ -326,9 +326,12 @@ fn check_value(flag: &Flag, value: Option<&str>) -> Result<(), CliError> {
         ("color", Some(v)) if !matches!(v, "never" | "auto" | "always") => Err(CliError::Pacman(
             format!("invalid argument '{v}' for --color"),
         )),
-        ("download-limit" | "upload-limit", Some(v)) if crate::config::parse_rate(v).is_err() => Err(
-            CliError::Pacman(format!("invalid argument '{v}' for --{}", flag.long)),
-        ),
+        ("download-limit" | "upload-limit", Some(v)) if crate::config::parse_rate(v).is_err() => {
+            Err(CliError::Pacman(format!(
+                "invalid argument '{v}' for --{}",
+                flag.long
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -607,12 +610,20 @@ mod tests {
 
     #[test]
     fn rate_limits_are_checked() {
-        assert_eq!(p("-Sx --download-limit 2M foo").unwrap().value("download-limit"), Some("2M"));
+        assert_eq!(
+            p("-Sx --download-limit 2M foo")
+                .unwrap()
+                .value("download-limit"),
+            Some("2M")
+        );
         assert_eq!(
             p("-S --upload-limit=fast").unwrap_err(),
             CliError::Pacman("invalid argument 'fast' for --upload-limit".into())
         );
-        assert_eq!(p("-Q --download-limit 1").unwrap_err(), CliError::Pacman("invalid option '--download-limit'".into()));
+        assert_eq!(
+            p("-Q --download-limit 1").unwrap_err(),
+            CliError::Pacman("invalid option '--download-limit'".into())
+        );
     }
 
     #[test]
