@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# pactor -x benchmark: pactor -Sxw, the reference pacman -Sw (ParallelDownloads
+# = 5) and aria2c (every mirror of a file on one line) side by side, on the same
+# four local mirrors, each in its own network namespace behind a veth shaped
+# with tc (tbf total rate + netem 30 ms delay). A benchmark, not a test: it
+# prints numbers and never fails on them. Needs root (ip netns, tc), nginx,
+# aria2c, python3, bsdtar, zstd and repo-add.
+#
+#   scripts/bench-x.sh [--quick] [--runs N] [--keep] [SCENARIO...]
+#
+#   healthy      mirrors capped at 20/10/5/5 MB/s (total, per mirror)
+#   slow-first   the first mirror at 1 MB/s
+#   stall-first  the first mirror stops sending after 1 MiB of each response
+#   small300     300 packages of 20-200 KiB, healthy mirrors
+#   (default: all four)
+#
+#   --quick      a smaller package set (4 x 1-4 MiB; small300 -> 60 packages)
+#   --runs N     runs per tool and scenario (default 1; the median is shown)
+#
+# Each run starts from a fresh cache, root and pactor state; the sync db is
+# copied in beforehand (not timed). Every downloaded file is checked by
+# sha256 before a run counts. MB = 10^6 bytes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+PACTOR="${PACTOR_BIN:-$TARGET_DIR/release/pactor}"
+MKTORRENT="${PACTOR_MKTORRENT_BIN:-$TARGET_DIR/release/pactor-mktorrent}"
+quick=0 runs=1 keep=0 scenarios=()
+while (($#)); do
+    case "$1" in
+        --quick) quick=1; shift ;;
+        --runs) runs="$2"; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "bench-x.sh: unknown option $1" >&2; exit 2 ;;
+        *) scenarios+=("$1"); shift ;;
+    esac
+done
+((${#scenarios[@]})) || scenarios=(healthy slow-first stall-first small300)
+
+BENCH_TIMEOUT="${PACTOR_BENCH_TIMEOUT:-1800}" # bound of every server
+RUN_TIMEOUT="${PACTOR_BENCH_RUN_TIMEOUT:-240}" # bound of each download run
+
+die() { printf 'bench-x.sh: error: %s\n' "$*" >&2; exit 1; }
+say() { printf '\n==> %s\n' "$*"; }
+[[ $EUID == 0 ]] || die "needs root (network namespaces, tc)"
+find_tool() {
+    local c
+    for c in "$(command -v "$1" 2>/dev/null || true)" "$ROOT"/.deps/pacman-*/bin/"$1"; do
+        [[ -n "$c" && -x "$c" ]] && { echo "$c"; return; }
+    done
+    return 1
+}
+REPO_ADD="$(find_tool repo-add)" || die "repo-add not found (./setup.sh deps)"
+PACMAN="${PACTOR_REF_PACMAN:-$(ls "$ROOT"/.deps/pacman-*/bin/pacman 2>/dev/null | head -1)}"
+[[ -x "$PACMAN" ]] || PACMAN="$(find_tool pacman)" || die "reference pacman not found"
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+for t in "$NGINX" aria2c python3 bsdtar zstd ip tc sha256sum "$PACTOR" "$MKTORRENT"; do
+    command -v "$t" >/dev/null || die "$t not found"
+done
+
+umask 022
+SB="$(mktemp -d "${TMPDIR:-/tmp}/pactor-bench.XXXXXX")"
+chmod 755 "$SB"
+TAG="pb$$"                          # netns / veth name prefix
+NET="10.$((100 + $$ % 100))"        # 10.N.<mirror>.{1,2}/24
+server_pids=()
+namespaces=()
+stop_servers() {
+    local p
+    for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${server_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    server_pids=()
+}
+cleanup() {
+    stop_servers
+    local n
+    for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    if ((keep)); then printf '\nsandbox kept: %s\n' "$SB"; else rm -rf "$SB"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- packages ----------------------------------------------------------------
+
+REPO=bench
+ARCH="$(uname -m)"
+build_set() { # name count min_bytes max_bytes
+    local set="$1" n="$2" lo="$3" hi="$4" d="$SB/tree-$1/$REPO/os/$ARCH" i
+    mkdir -p "$d" "$SB/pkgs-$set"
+    for ((i = 1; i <= n; i++)); do
+        local size=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+        printf '%s %s %s\n' "$(printf '%s%03d' "$set" "$i")" "$size" "$SB/pkgs-$set"
+    done | xargs -P "$(nproc)" -L 1 sh -c \
+        '"$0" -o "$3" -a '"$ARCH"' -z usr/share/$1/blob=$2 "$1" 1.0 >/dev/null' "$ROOT/scripts/mkpkg.sh"
+    cp "$SB/pkgs-$set"/*.pkg.tar.zst "$d/"
+    "$REPO_ADD" -q "$d/$REPO.db.tar.gz" "$d"/*.pkg.tar.zst
+    (cd "$d" && sha256sum -- *.pkg.tar.zst) >"$SB/$set.sha256"
+    ls "$SB/pkgs-$set" | sed 's/-1\.0-1-.*//' >"$SB/$set.names"
+}
+
+MiB=1048576
+say "building packages"
+if ((quick)); then
+    build_set big 4 $MiB $((4 * MiB)); build_set small 60 $((20 * 1024)) $((200 * 1024))
+else
+    build_set big 8 $((4 * MiB)) $((16 * MiB)); build_set small 300 $((20 * 1024)) $((200 * 1024))
+fi
+for s in big small; do
+    printf '  %-5s %4d packages, %d bytes\n' "$s" "$(wc -l <"$SB/$s.names")" \
+        "$(cd "$SB/tree-$s/$REPO/os/$ARCH" && du -cb -- *.pkg.tar.zst | tail -1 | cut -f1)"
+done
+
+# --- network: one namespace per mirror ---------------------------------------
+
+PORT=8080
+mirror_ip() { echo "$NET.$1.2"; }
+for i in 0 1 2 3; do
+    ns="$TAG-m$i"
+    ip netns add "$ns"; namespaces+=("$ns")
+    ip link add "${TAG}h$i" type veth peer name "${TAG}n$i"
+    ip link set "${TAG}n$i" netns "$ns"
+    ip addr add "$NET.$i.1/24" dev "${TAG}h$i"; ip link set "${TAG}h$i" up
+    ip -n "$ns" addr add "$NET.$i.2/24" dev "${TAG}n$i"
+    ip -n "$ns" link set "${TAG}n$i" up; ip -n "$ns" link set lo up
+    # offloads off: tbf then shapes real packets, not 64 KiB GSO bursts
+    if command -v ethtool >/dev/null; then
+        ethtool -K "${TAG}h$i" tso off gso off gro off >/dev/null 2>&1 || true
+        ip netns exec "$ns" ethtool -K "${TAG}n$i" tso off gso off gro off >/dev/null 2>&1 || true
+    fi
+done
+shape() { # mirror MB/s: the mirror's total upload (tbf) plus 30 ms (netem)
+    local i="$1" mbit=$(($2 * 8)) ns="$TAG-m$1" dev="${TAG}n$1"
+    local burst=$(($2 * 1000000 / 100)); ((burst < 32768)) && burst=32768
+    tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
+    tc -n "$ns" qdisc add dev "$dev" root handle 1: tbf rate "${mbit}mbit" burst "$burst" latency 100ms
+    # netem may be missing from the kernel: then the mirrors have no added delay
+    if tc -n "$ns" qdisc add dev "$dev" parent 1:1 handle 10: netem delay 30ms limit 100000 2>/dev/null; then
+        DELAY="30 ms"
+    else
+        DELAY="none (no sch_netem in this kernel)"
+    fi
+}
+DELAY=unset
+
+start_nginx() { # mirror tree
+    local i="$1" d="$SB/nginx$1"
+    mkdir -p "$d/tmp"
+    cat >"$d/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1;
+pid $d/nginx.pid; error_log $d/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off; sendfile on; keepalive_requests 10000;
+    client_body_temp_path $d/tmp/b; proxy_temp_path $d/tmp/p;
+    fastcgi_temp_path $d/tmp/f; uwsgi_temp_path $d/tmp/u; scgi_temp_path $d/tmp/s;
+    default_type application/octet-stream;
+    server { listen $(mirror_ip "$i"):$PORT; root $SB/tree-$2; }
+}
+CONF
+    ip netns exec "$TAG-m$i" timeout -k 5 "$BENCH_TIMEOUT" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" &
+    server_pids+=($!)
+}
+start_stall() { # mirror tree
+    ip netns exec "$TAG-m$1" timeout -k 5 "$BENCH_TIMEOUT" python3 "$ROOT/scripts/bench/stall.py" \
+        "$SB/tree-$2" "$(mirror_ip "$1")" "$PORT" $MiB 120 "$BENCH_TIMEOUT" &
+    server_pids+=($!)
+}
+wait_up() { # mirror
+    local n
+    for n in $(seq 100); do
+        (exec 3<>"/dev/tcp/$(mirror_ip "$1")/$PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "mirror $1 did not start"
+}
+
+# --- runs --------------------------------------------------------------------
+
+RESULTS="$SB/results.tsv"
+: >"$RESULTS"
+LOADS=()
+
+prepare_root() { # dir set
+    local r="$1"
+    rm -rf "$r"
+    mkdir -p "$r/root/var/lib/pacman/sync" "$r/cache" "$r/hooks" "$r/gnupg" "$r/state" "$r/conf"
+    chmod 700 "$r/gnupg"
+    cp "$SB/tree-$2/$REPO/os/$ARCH/$REPO.db.tar.gz" "$r/root/var/lib/pacman/sync/$REPO.db"
+    {
+        printf '[options]\nArchitecture = auto\nSigLevel = Never\nParallelDownloads = 5\n\n[%s]\n' "$REPO"
+        for i in 0 1 2 3; do printf 'Server = http://%s:%s/$repo/os/$arch\n' "$(mirror_ip $i)" "$PORT"; done
+    } >"$r/conf/pacman.conf"
+    printf '[options]\nStateDir = %s\n' "$r/state" >"$r/conf/pactor.conf"
+}
+alpm_args() { # dir
+    printf '%s\n' --config "$1/conf/pacman.conf" --root "$1/root" --dbpath "$1/root/var/lib/pacman" \
+        --cachedir "$1/cache" --hookdir "$1/hooks" --gpgdir "$1/gnupg" --logfile "$1/pacman.log" \
+        --noprogressbar
+}
+
+verify() { # set dir -> prints bytes, or fails
+    local set="$1" dir="$2"
+    (cd "$dir" && sha256sum --quiet -c "$SB/$set.sha256" >/dev/null 2>&1) || return 1
+    (cd "$dir" && cut -d' ' -f3 "$SB/$set.sha256" | xargs du -cb | tail -1 | cut -f1)
+}
+
+run_tool() { # scenario set tool run
+    local sc="$1" set="$2" tool="$3" r="$SB/run" rc=0 t0 t1 dl
+    prepare_root "$r" "$set"
+    mapfile -t names <"$SB/$set.names"
+    t0="$(date +%s.%N)"
+    case "$tool" in
+        pactor)
+            mapfile -t a < <(alpm_args "$r")
+            PACTOR_SWARM_LOCAL_ONLY=1 timeout -k 5 "$RUN_TIMEOUT" "$PACTOR" "${a[@]}" -Sxw --noconfirm \
+                "${names[@]}" >"$r/out.log" 2>&1 || rc=$?
+            dl="$r/cache" ;;
+        pacman)
+            mapfile -t a < <(alpm_args "$r")
+            timeout -k 5 "$RUN_TIMEOUT" "$PACMAN" "${a[@]}" -Sw --noconfirm \
+                "${names[@]}" >"$r/out.log" 2>&1 || rc=$?
+            dl="$r/cache" ;;
+        aria2c)
+            local f
+            while read -r _ f; do
+                f="${f#\*}"
+                for i in 0 1 2 3; do printf 'http://%s:%s/%s/os/%s/%s\t' "$(mirror_ip $i)" "$PORT" "$REPO" "$ARCH" "$f"; done
+                printf '\n  out=%s\n' "$f"
+            done <"$SB/$set.sha256" | sed 's/\t$//' >"$r/aria2.in"
+            timeout -k 5 "$RUN_TIMEOUT" aria2c -j5 -x4 -s4 -i "$r/aria2.in" -d "$r/cache" \
+                --file-allocation=none --allow-overwrite=true --auto-file-renaming=false \
+                --summary-interval=0 --console-log-level=warn --enable-color=false \
+                >"$r/out.log" 2>&1 || rc=$?
+            dl="$r/cache" ;;
+    esac
+    t1="$(date +%s.%N)"
+    local bytes
+    if ((rc == 0)) && bytes="$(verify "$set" "$dl")"; then
+        printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" "$bytes" >>"$RESULTS"
+        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok\n' "$tool" "$4" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" "$bytes"
+    else
+        printf '%s\t%s\t%s\tFAIL\t0\n' "$sc" "$tool" "$4" >>"$RESULTS"
+        printf '  %-7s run %d: FAILED (exit %d or sha256 mismatch); last output:\n' "$tool" "$4" "$rc"
+        tail -5 "$r/out.log" | sed 's/^/    /'
+    fi
+}
+
+declare -A LIMIT
+for sc in "${scenarios[@]}"; do
+    case "$sc" in
+        healthy) set=big rates=(20 10 5 5) first=nginx limit=40 ;;
+        slow-first) set=big rates=(1 10 5 5) first=nginx limit=21 ;;
+        stall-first) set=big rates=(20 10 5 5) first=stall limit=20 ;;   # the staller delivers ~nothing
+        small300) set=small rates=(20 10 5 5) first=nginx limit=40 ;;
+        *) echo "bench-x.sh: unknown scenario $sc (skipped)" >&2; continue ;;
+    esac
+    LIMIT[$sc]=$limit
+    stop_servers
+    for i in 0 1 2 3; do shape "$i" "${rates[$i]}"; done
+    say "$sc: mirrors ${rates[*]} MB/s, added delay $DELAY, first mirror: $first, limit $limit MB/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    LOADS+=("$sc: $(cut -d' ' -f1-3 /proc/loadavg)")
+    rm -f "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent
+    ws=(); for i in 0 1 2 3; do ws+=(-w "http://$(mirror_ip $i):$PORT/\$repo/os/\$arch"); done
+    "$MKTORRENT" "${ws[@]}" "$SB/tree-$set" >/dev/null
+    chmod -R a+rX "$SB/tree-$set"
+    if [[ $first == stall ]]; then start_stall 0 "$set"; else start_nginx 0 "$set"; fi
+    for i in 1 2 3; do start_nginx "$i" "$set"; done
+    for i in 0 1 2 3; do wait_up "$i"; done
+    for ((run = 1; run <= runs; run++)); do
+        for tool in pactor pacman aria2c; do run_tool "$sc" "$set" "$tool" "$run"; done
+    done
+done
+stop_servers
+
+# --- table -------------------------------------------------------------------
+
+say "results (median of $runs run(s); MB = 10^6 bytes; limit = sum of the deliverable mirror caps)"
+python3 - "$RESULTS" "$(for s in "${!LIMIT[@]}"; do printf '%s=%s,' "$s" "${LIMIT[$s]}"; done)" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+limits = dict(kv.split("=") for kv in sys.argv[2].strip(",").split(",") if kv)
+order = []
+res = {}
+for sc, tool, run, t, b in rows:
+    if sc not in order: order.append(sc)
+    res.setdefault((sc, tool), []).append(None if t == "FAIL" else (float(t), int(b)))
+print("| scenario | tool | wall s | MB | MB/s | of limit | pactor vs it |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for sc in order:
+    tp = {}
+    for tool in ("pactor", "pacman", "aria2c"):
+        ok = [r for r in res.get((sc, tool), []) if r]
+        if ok:
+            t = statistics.median(r[0] for r in ok); b = ok[0][1]
+            tp[tool] = (t, b, b / t / 1e6)
+    for tool in ("pactor", "pacman", "aria2c"):
+        n = len(res.get((sc, tool), []))
+        if tool not in tp:
+            print(f"| {sc} | {tool} | FAIL | | | | |"); continue
+        t, b, mbs = tp[tool]
+        fails = n - len([r for r in res[(sc, tool)] if r])
+        vs = ""
+        if tool != "pactor" and "pactor" in tp:
+            vs = f"{tp['pactor'][2] / mbs:.2f}x"
+        note = f" ({fails} failed)" if fails else ""
+        print(f"| {sc} | {tool}{note} | {t:.2f} | {b/1e6:.1f} | {mbs:.2f} | {mbs/float(limits[sc]):.0%} of {limits[sc]} | {vs} |")
+PY
+printf '\nload average at the start of each scenario: %s\n' "$(IFS=';'; echo "${LOADS[*]}")"
+printf 'added delay: %s\n' "$DELAY"
+printf 'machine: %s, %s CPUs\n' "$(uname -srm)" "$(nproc)"
