@@ -756,6 +756,9 @@ impl Sched {
             None => (1 << 20) / bs,
         }
         .clamp(1, (opts.max_request_size / bs).max(1)) as usize;
+        // For a mirror without ranges: a file it could serve by reading
+        // from the start and skipping what is done.
+        let mut skip_candidate: Option<(usize, usize)> = None;
 
         for idx in 0..self.items.len() {
             let item = &self.items[idx];
@@ -843,8 +846,17 @@ impl Sched {
                 continue;
             };
             if no_ranges && first != 0 && !only_source {
+                // Only if nothing better turns up (see below).
+                skip_candidate.get_or_insert((idx, first));
                 continue;
             }
+            // A mirror without ranges streams from the start anyway: let it
+            // claim the whole run; faster mirrors split its tail off.
+            let target_blocks = if no_ranges {
+                item.blocks.len()
+            } else {
+                target_blocks
+            };
             let mut last = first + 1;
             while last < item.blocks.len() && last - first < target_blocks && may_take(last) {
                 last += 1;
@@ -853,6 +865,24 @@ impl Sched {
             let end = (last as u64 * bs).min(size);
             let lease = self.make_lease(idx, m, start, end, only_source, now_ms, emits);
             if let Some(lease) = lease {
+                for b in first..last {
+                    self.items[idx].blocks[b] = Block::Claimed;
+                }
+                return Next::Lease(lease);
+            }
+        }
+        if let Some((idx, first)) = skip_candidate.filter(|_| !benched) {
+            // Idle otherwise: reading a prefix only to skip it beats leaving
+            // a working mirror unused while slower ones crawl (faster
+            // ranged mirrors still split its tail off).
+            let item = &self.items[idx];
+            let size = item.size.unwrap_or(0);
+            let mut last = first + 1;
+            while last < item.blocks.len() && item.blocks[last] == Block::Free {
+                last += 1;
+            }
+            let (start, end) = (first as u64 * bs, (last as u64 * bs).min(size));
+            if let Some(lease) = self.make_lease(idx, m, start, end, true, now_ms, emits) {
                 for b in first..last {
                     self.items[idx].blocks[b] = Block::Claimed;
                 }
@@ -1224,7 +1254,9 @@ impl Sched {
             .max_by(|&a, &b| {
                 let key = |m: MirrorId| {
                     let mirror = self.mirrors.get(m);
-                    (mirror.benched.is_none(), mirror.rate.unwrap_or(0.0))
+                    // The peak: a mirror's current rate may reflect a quiet
+                    // moment, its best says what it can do.
+                    (mirror.benched.is_none(), mirror.peak_rate)
                 };
                 let (ka, kb) = (key(a), key(b));
                 ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))

@@ -39,6 +39,8 @@ pub(crate) struct Mirror {
     pub active: usize,
     /// Smoothed rate in bytes/s while busy; `None` before its first sample.
     pub rate: Option<f64>,
+    /// Highest smoothed rate seen, bytes/s (0 before the first sample).
+    pub peak_rate: f64,
     /// Counter value at the last sample.
     sampled_bytes: u64,
     /// Since when it has been slower than the slow ratio allows.
@@ -57,6 +59,7 @@ impl Mirror {
             errors: 0,
             active: 0,
             rate: None,
+            peak_rate: 0.0,
             sampled_bytes: 0,
             slow_since: None,
             last_byte: None,
@@ -82,7 +85,9 @@ impl Mirror {
         if delta > 0 {
             self.last_byte = Some(now);
         }
-        if self.active == 0 || dt.is_zero() {
+        // Idle all tick long says nothing; a request that started and ended
+        // between two ticks still counts.
+        if (self.active == 0 && delta == 0) || dt.is_zero() {
             return;
         }
         let now_rate = delta as f64 / dt.as_secs_f64();
@@ -94,6 +99,7 @@ impl Mirror {
             None => now_rate,
             Some(r) => r + alpha * (now_rate - r),
         });
+        self.peak_rate = self.peak_rate.max(self.rate.unwrap_or(0.0));
     }
 }
 
