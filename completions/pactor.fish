@@ -166,6 +166,8 @@ complete -c pactor -l disable-download-timeout -d 'use relaxed timeouts for down
 complete -c pactor -l disable-sandbox -d 'disable the sandbox used for the downloader process'
 complete -c pactor -n '__pactor_op_in SU' -s x -l torrent -d 'download every package in parallel from the BitTorrent swarm and all mirrors'
 complete -c pactor -n '__pactor_op_in SU' -l no-torrent -d 'download like pacman even if pactor.conf enables torrent mode'
+complete -c pactor -n '__pactor_op_in SU' -l download-limit -x -d 'with -x: limit the total download rate (e.g. 2M, 500K; 0 for none)'
+complete -c pactor -n '__pactor_op_in SU' -l upload-limit -x -d 'with -x: limit the upload rate to peers (e.g. 1M; 0 for none)'
 complete -c pactor -l pactor-config -r -F -d 'read pactor\'s own settings from this file instead of pactor.conf beside pacman.conf'
 
 # Targets.

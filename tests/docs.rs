@@ -488,7 +488,7 @@ const CONF_KEYS: &[ConfKey] = &[
         syntax: "rate",
         default: "0 (no limit)",
         example: "0",
-        doc: "The most pactor downloads per second, from peers and mirrors together. See RATES.",
+        doc: "The most pactor downloads per second, from peers and mirrors together. `--download-limit` overrides it for one run. See RATES.",
         comment: "Limits in bytes per second: 0 for none, or a number with a unit,\nsuch as 500K, 2M, 1.5MiB/s or 10MB (K, M, G count 1024s; KB, MB, GB 1000s).",
     },
     ConfKey {
@@ -496,7 +496,7 @@ const CONF_KEYS: &[ConfKey] = &[
         syntax: "rate",
         default: "0 (no limit)",
         example: "0",
-        doc: "The most pactor uploads per second to other BitTorrent peers. See RATES.",
+        doc: "The most pactor uploads per second to other BitTorrent peers. `--upload-limit` overrides it for one run. See RATES.",
         comment: "",
     },
     ConfKey {
@@ -1189,11 +1189,16 @@ fn generated_files_are_up_to_date() {
     let bless = std::env::var_os("PACTOR_BLESS").is_some();
     let mut stale = Vec::new();
     for (path, want) in generated() {
-        if bless {
+        let have = fs::read_to_string(&path).ok();
+        if bless && have.as_deref() != Some(want.as_str()) {
+            // Atomically: the completion tests read these files in parallel.
             fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, &want).unwrap();
+            let tmp = path.with_extension("blessing");
+            fs::write(&tmp, &want).unwrap();
+            fs::rename(&tmp, &path).unwrap();
+            continue;
         }
-        if fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+        if have.as_deref() != Some(want.as_str()) {
             stale.push(path.display().to_string());
         }
     }
