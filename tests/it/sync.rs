@@ -414,3 +414,79 @@ fn torrent_rejects_wrong_bytes_from_first_mirror() {
     a.assert_code(0);
     assert_eq!(r.local().len(), 3, "{a}");
 }
+
+/// -x only, with a `.torrent` published beside every package (mirrors as
+/// BEP 19 webseeds, no tracker, no peers): pactor looks the torrents up on the
+/// mirrors, takes the packages through the swarm from the healthy mirrors
+/// despite a dead and a lying one, downloads each package about once, and
+/// keeps the accepted torrents in its state directory. Runs in a private
+/// network namespace, so nothing (DHT, LSD) can leave the machine.
+#[test]
+fn torrent_with_published_torrents() {
+    if let Err(why) = netns::isolate_thread() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sb = Sandbox::builder()
+        .mirrors(&[Fault::Dead, Fault::WrongBytes, Fault::None, Fault::None])
+        .repo("demo", &greet_set())
+        .torrents()
+        .build();
+    let files = ["hello", "libgreet", "greet-data"].map(pkg_file);
+    let published = sb.published_torrents("demo");
+    for f in &files {
+        assert!(
+            published.contains(&format!("{f}.torrent")),
+            "pactor-mktorrent made no torrent for {f}: {published:?}"
+        );
+    }
+    let r = sb.root("pactor");
+    let a = r
+        .pactor(Mode::Torrent)
+        .args(["-Sy", "--noconfirm", "hello"])
+        .run();
+    a.assert_code(0);
+    assert_eq!(
+        r.local_summary(),
+        [
+            "greet-data 1.0-1 dependency",
+            "hello 2.0-1 explicit",
+            "libgreet 1.1-1 dependency"
+        ]
+    );
+    for f in &files {
+        let asked = sb.mirrors.iter().any(|m| {
+            m.requests()
+                .iter()
+                .any(|q| q.path.ends_with(&format!("{f}.torrent")))
+        });
+        assert!(
+            asked,
+            "pactor -x never looked up {f}.torrent on the mirrors\n{a}"
+        );
+        let (size, got) = (file_size(&sb, f), sb.served(f));
+        assert!(
+            got <= 2 * size + 256 * 1024,
+            "{f}: mirrors served {got} bytes for a {size}-byte package"
+        );
+        let cached = std::fs::read(r.cachedir().join(f)).unwrap();
+        assert!(
+            cached == std::fs::read(sb.repo_dir("demo").join(f)).unwrap(),
+            "{f} in the cache differs from the repository's"
+        );
+    }
+    let kept: Vec<String> = std::fs::read_dir(r.statedir().join("torrents"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for f in &files {
+        assert!(
+            kept.contains(&format!("{f}.torrent")),
+            "{f}.torrent not kept in {}/torrents: {kept:?}",
+            r.statedir().display()
+        );
+    }
+}

@@ -20,6 +20,11 @@ pub fn pactor() -> PathBuf {
     }
 }
 
+/// The torrent maker built with pactor.
+pub fn pactor_mktorrent() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pactor-mktorrent"))
+}
+
 /// The reference pacman.
 pub fn pacman() -> PathBuf {
     prefix()

@@ -6,6 +6,7 @@
 pub mod bins;
 pub mod localdb;
 pub mod mirror;
+pub mod netns;
 pub mod pkg;
 pub mod run;
 pub mod sandbox;

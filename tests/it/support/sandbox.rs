@@ -22,6 +22,7 @@ use super::pkg::Pkg;
 use super::run::{Mode, Run};
 
 pub struct SandboxBuilder {
+    torrents: bool,
     mirrors: Vec<Fault>,
     repos: Vec<(String, Vec<Pkg>)>,
     extra_options: Vec<String>,
@@ -35,6 +36,12 @@ impl SandboxBuilder {
     }
     pub fn repo(mut self, name: &str, pkgs: &[Pkg]) -> Self {
         self.repos.push((name.to_owned(), pkgs.to_vec()));
+        self
+    }
+    /// Publish a `.torrent` beside every package (pactor-mktorrent, every
+    /// mirror as a webseed, no tracker), as a mirror running it would.
+    pub fn torrents(mut self) -> Self {
+        self.torrents = true;
         self
     }
     /// A line for `[options]` in pacman.conf.
@@ -62,6 +69,7 @@ impl SandboxBuilder {
             mirrors,
             repos: vec![],
             extra_options: self.extra_options,
+            torrents: self.torrents,
             last_db_stamp: std::cell::Cell::new(std::time::UNIX_EPOCH),
         };
         for (name, pkgs) in &self.repos {
@@ -80,6 +88,7 @@ pub struct Sandbox {
     pub mirrors: Vec<Mirror>,
     repos: Vec<String>,
     extra_options: Vec<String>,
+    torrents: bool,
     /// mtime given to the last database written (see `add_packages`).
     last_db_stamp: std::cell::Cell<std::time::SystemTime>,
 }
@@ -87,6 +96,7 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder {
+            torrents: false,
             mirrors: vec![Fault::None],
             repos: vec![],
             extra_options: vec![],
@@ -105,6 +115,9 @@ impl Sandbox {
     /// Build `pkgs` into the repository and (re)run repo-add on them.
     pub fn add_packages(&self, repo: &str, pkgs: &[Pkg]) {
         self.repo_add(repo, pkgs);
+        if self.torrents {
+            self.make_torrents();
+        }
         // pacman syncs with If-Modified-Since at one-second resolution: a db
         // rewritten within the second of the last sync would look unchanged.
         let dir = self.repo_dir(repo);
@@ -116,6 +129,40 @@ impl Sandbox {
                 file.set_modified(stamp).unwrap();
             }
         }
+    }
+
+    /// Run pactor-mktorrent over the mirror tree (no host config, no tracker).
+    fn make_torrents(&self) {
+        let empty = self.path().join("mktorrent.conf");
+        fs::write(&empty, "").unwrap();
+        let mut cmd = Command::new(bins::pactor_mktorrent());
+        cmd.env_clear()
+            .env("LC_ALL", "C")
+            .arg("--config")
+            .arg(&empty)
+            .arg("--quiet");
+        for m in &self.mirrors {
+            cmd.arg("--webseed").arg(m.server_line());
+        }
+        let out = cmd.arg(&self.serve).output().expect("run pactor-mktorrent");
+        assert!(
+            out.status.success(),
+            "pactor-mktorrent failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `.torrent` files published beside the packages of `repo`.
+    pub fn published_torrents(&self, repo: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.repo_dir(repo))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".torrent"))
+            .collect();
+        v.sort();
+        v
     }
 
     fn repo_add(&self, repo: &str, pkgs: &[Pkg]) {
@@ -230,6 +277,10 @@ impl Root {
     }
     pub fn gpgdir(&self) -> PathBuf {
         self.base.join("gnupg")
+    }
+    /// pactor's state directory for this root: `pactor` beside the db dir.
+    pub fn statedir(&self) -> PathBuf {
+        self.base.join("root/var/lib/pactor")
     }
     pub fn logfile(&self) -> PathBuf {
         self.base.join("pacman.log")
