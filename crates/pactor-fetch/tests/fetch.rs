@@ -82,7 +82,10 @@ async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
         assert_placed(&files, dir.path());
         // The good mirror alone takes ~0.8 s; the faulty ones may cost one
         // stall timeout (1 s) on top, not more.
-        let bound = baseline + test_options().stall_timeout + Duration::from_millis(1000);
+        // Generous against machine load (tests run in parallel on two
+        // cores), still far below what waiting out the stall per file
+        // would cost (pacman: 10 s per stalled transfer).
+        let bound = baseline * 2 + test_options().stall_timeout + Duration::from_secs(2);
         assert!(
             took < bound,
             "took {took:?}, good mirror alone {baseline:?}"
@@ -412,9 +415,11 @@ async fn global_rate_limit_holds() {
         assert_placed(&files, dir.path());
         let rate = (4 * MIB) as f64 / took;
         assert!(rate < 2_300_000.0, "rate {rate:.0}");
-        // An unoptimised build on a busy machine may not reach the limit.
+        // The limiter must not strangle the transfer either; half the limit
+        // leaves room for a busy machine (tests run in parallel) while a
+        // limiter that over-throttles by 2x still fails.
         if !cfg!(debug_assertions) {
-            assert!(rate > 1_500_000.0, "rate {rate:.0}");
+            assert!(rate > 1_000_000.0, "rate {rate:.0}");
         }
     })
     .await;
