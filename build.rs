@@ -18,4 +18,20 @@ fn main() {
             None => "/usr/bin/pacman".to_owned(),
         });
     println!("cargo:rustc-env=PACTOR_DEFAULT_PACMAN_BIN={pacman_bin}");
+
+    // `pactor --version` names the BitTorrent library it was built with: the
+    // version Cargo.lock resolved.
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let mut lines = lock.lines();
+    let mut rqbit = "unknown".to_owned();
+    while let Some(line) = lines.next() {
+        if line == "name = \"librqbit\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = ")) {
+                rqbit = v.trim_matches('"').to_owned();
+            }
+            break;
+        }
+    }
+    println!("cargo:rustc-env=PACTOR_LIBRQBIT_VERSION={rqbit}");
 }

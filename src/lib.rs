@@ -21,12 +21,14 @@ use std::io::{BufRead, IsTerminal};
 use cli::{Args, CliError, Op};
 use ui::output;
 
-/// pactor's version line, with the libalpm it runs on.
+/// pactor's version line: pactor, the libalpm it runs on, the librqbit it
+/// was built with.
 pub fn version_text() -> String {
     format!(
-        "pactor v{} - libalpm v{}\n",
+        "pactor v{} - libalpm v{} - librqbit v{}\n",
         env!("CARGO_PKG_VERSION"),
-        alpm::version()
+        alpm::version(),
+        env!("PACTOR_LIBRQBIT_VERSION")
     )
 }
 
