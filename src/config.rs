@@ -93,6 +93,10 @@ pub struct PactorSettings {
     pub listen_port: u16,
     /// `StateDir`: stored torrents, DHT table, partial downloads.
     pub state_dir: PathBuf,
+    /// `DHT = no`: find no peers through the public DHT.
+    pub dht: bool,
+    /// `LSD = no`: no local peer discovery (multicast on the LAN).
+    pub lsd: bool,
 }
 
 impl Default for PactorSettings {
@@ -107,6 +111,8 @@ impl Default for PactorSettings {
             upload_limit: 0,
             listen_port: 0,
             state_dir: PathBuf::from(env::DEFAULT_STATE_DIR),
+            dht: true,
+            lsd: true,
         }
     }
 }
@@ -225,19 +231,9 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
         }
         let need = |v| need(v).map_err(|m| bad(n, format!("directive '{key}' {m}")));
         match key {
-            "Torrent" => {
-                s.torrent_by_default = match value {
-                    None => true,
-                    Some("yes" | "true" | "1" | "on") => true,
-                    Some("no" | "false" | "0" | "off") => false,
-                    Some(v) => {
-                        return Err(bad(
-                            n,
-                            format!("invalid value '{v}' for Torrent (yes or no)"),
-                        ))
-                    }
-                }
-            }
+            "Torrent" => s.torrent_by_default = yes_no(key, value).map_err(|m| bad(n, m))?,
+            "DHT" => s.dht = yes_no(key, value).map_err(|m| bad(n, m))?,
+            "LSD" => s.lsd = yes_no(key, value).map_err(|m| bad(n, m))?,
             "PacmanBin" => {
                 let v = need(value)?;
                 if !v.starts_with('/') {
@@ -271,6 +267,15 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
     }
     s.file = Some(path);
     Ok(s)
+}
+
+/// A yes/no directive; a bare `Key` means yes, like pacman's boolean options.
+fn yes_no(key: &str, value: Option<&str>) -> Result<bool, String> {
+    match value {
+        None | Some("yes" | "true" | "1" | "on") => Ok(true),
+        Some("no" | "false" | "0" | "off") => Ok(false),
+        Some(v) => Err(format!("invalid value '{v}' for {key} (yes or no)")),
+    }
 }
 
 /// A rate such as `500K`, `2M`, `1.5MiB/s` or `0` (no limit), in bytes/s.

@@ -121,6 +121,10 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                         .filter_map(|t| Url::parse(t).ok())
                         .collect(),
                     max_upload_rate: (up > 0).then_some(up),
+                    // pactor.conf can keep the swarm to trackers and
+                    // known peers (no public DHT, no LAN multicast).
+                    dht: cfg.pactor.dht && pactor_fetch::SwarmSettings::default().dht,
+                    lsd: cfg.pactor.lsd && pactor_fetch::SwarmSettings::default().lsd,
                     ..Default::default()
                 }
             },

@@ -515,6 +515,22 @@ const CONF_KEYS: &[ConfKey] = &[
         doc: "Where pactor keeps its state: stored torrents and unfinished downloads, from which an interrupted run continues.",
         comment: "pactor's state: stored torrents and unfinished downloads.",
     },
+    ConfKey {
+        key: "DHT",
+        syntax: "yes|no",
+        default: "yes",
+        example: "yes",
+        doc: "In torrent mode, look for peers through the public BitTorrent DHT (BEP 5), with the routing table kept in `StateDir` between runs. `no` keeps the swarm to the torrent's trackers, `Tracker` and local peers.",
+        comment: "Find peers through the public DHT (no: trackers and local peers only).",
+    },
+    ConfKey {
+        key: "LSD",
+        syntax: "yes|no",
+        default: "yes",
+        example: "yes",
+        doc: "In torrent mode, find peers on the local network by Local Service Discovery (BEP 14, multicast), so machines on one LAN share their caches first. `no` sends no multicast.",
+        comment: "Find peers on the local network by multicast (BEP 14).",
+    },
 ];
 
 fn render_pactor_conf_5() -> String {
@@ -1504,6 +1520,8 @@ fn pactor_conf_defaults_match_the_code() {
     assert!(doc("StateDir").starts_with(pactor::env::DEFAULT_STATE_DIR));
     assert!(d.torrent_servers.is_empty() && doc("TorrentServer") == "none");
     assert!(d.trackers.is_empty() && doc("Tracker") == "none");
+    assert_eq!(doc("DHT"), if d.dht { "yes" } else { "no" });
+    assert_eq!(doc("LSD"), if d.lsd { "yes" } else { "no" });
 }
 
 // ---- completions, run in the real shells -------------------------------------
