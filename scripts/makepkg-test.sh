@@ -119,7 +119,7 @@ fi
 build_env=(
     env -i
     HOME="$work/home"
-    PATH="$toolchain/bin:${prefix:+$prefix/bin:}/usr/local/bin:/usr/bin:/bin"
+    PATH="$toolchain/bin:${prefix:+$prefix/bin:}/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
     CARGO_HOME="$work/cargo-home"
     PKGDEST="$work/out"
     SRCDEST="$work/build"
@@ -132,6 +132,10 @@ if [[ -n "$prefix" ]]; then
         LD_LIBRARY_PATH="$prefix/lib"
         PACTOR_ALPM_PREFIX="$prefix"
     )
+    # check() runs the binary against the reference pacman: bake the
+    # prefix's (without --check the package keeps /usr/bin/pacman, and the
+    # sandbox's pactor.conf names the prefix's as PacmanBin).
+    ((check)) && build_env+=(PACTOR_PACMAN_BIN="$pacman_bin")
 fi
 
 log "makepkg ${makepkg_args[*]} (as ${run_as[2]:-$(id -un)})"
