@@ -538,6 +538,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn yes_no_switches() {
+        assert_eq!(yes_no("DHT", Some("no")), Ok(false));
+        assert_eq!(yes_no("DHT", None), Ok(true));
+        assert_eq!(yes_no("LSD", Some("yes")), Ok(true));
+        assert_eq!(
+            yes_no("LSD", Some("maybe")),
+            Err("invalid value 'maybe' for LSD (yes or no)".to_owned())
+        );
+    }
+
+    #[test]
     fn rates() {
         assert_eq!(parse_rate("0"), Ok(0));
         assert_eq!(parse_rate("500K"), Ok(500 * 1024));
