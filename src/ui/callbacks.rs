@@ -67,6 +67,17 @@ impl UiState {
         }
     }
 
+    /// A warning now, or after the bars when they are being drawn (pacman
+    /// holds such lines while `on_progress`).
+    fn warn_or_hold(&mut self, msg: String) {
+        let line = format!("{}{msg}\n", output::warning_prefix());
+        if self.on_progress {
+            self.held.push(line);
+        } else {
+            eprint_raw(&line);
+        }
+    }
+
     fn flush_held(&mut self) {
         for line in self.held.drain(..) {
             eprint_raw(&line);
@@ -254,30 +265,12 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
             ));
         }
         Event::PacnewCreated(e) => {
-            let line = format!(
-                "{}{} installed as {}.pacnew\n",
-                output::warning_prefix(),
-                e.file(),
-                e.file()
-            );
-            if s.on_progress {
-                s.held.push(line);
-            } else {
-                eprint_raw(&line);
-            }
+            let f = e.file();
+            s.warn_or_hold(format!("{f} installed as {f}.pacnew"));
         }
         Event::PacsaveCreated(e) => {
-            let line = format!(
-                "{}{} saved as {}.pacsave\n",
-                output::warning_prefix(),
-                e.file(),
-                e.file()
-            );
-            if s.on_progress {
-                s.held.push(line);
-            } else {
-                eprint_raw(&line);
-            }
+            let f = e.file();
+            s.warn_or_hold(format!("{f} saved as {f}.pacsave"));
         }
         Event::RetrieveDone
         | Event::RetrieveFailed
