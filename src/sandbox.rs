@@ -300,14 +300,8 @@ fn fetch_here(
     reporter: Arc<dyn Reporter>,
     swarm: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("pactor-fetch")
-        .enable_all()
-        .build()
-        .map_err(FetchError::Runtime)?;
     let dir = plan.download_dir.clone();
-    runtime.block_on(async move {
+    pactor_fetch::engine_runtime()?.block_on(async move {
         tokio::select! {
             r = pactor_fetch::fetch_transaction(plan, reporter, swarm) => r,
             () = async {

@@ -359,13 +359,21 @@ fn location(handle: &Alpm, pkg: &Package) -> String {
     }
 }
 
+/// A list as `--print-format` shows it: items separated by one space.
+fn joined<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// pacman's `print_packages` for `-Sp`: `--print-format` (default `%l`).
 pub fn print_packages(handle: &Alpm, pkgs: &[&Package], format: Option<&str>) -> String {
     let format = format.unwrap_or("%l");
     let mut out = String::new();
     for pkg in pkgs {
         let mut s = format.to_owned();
-        let list = |deps: Vec<String>| deps.join(" ");
         let mut rep = |key: &str, val: &dyn Fn() -> String| {
             if s.contains(key) {
                 s = s.replace(key, &val());
@@ -393,33 +401,15 @@ pub fn print_packages(handle: &Alpm, pkgs: &[&Package], format: Option<&str>) ->
         });
         rep("%s", &|| pkg.download_size().to_string());
         rep("%u", &|| pkg.url().unwrap_or("(null)").to_owned());
-        rep("%C", &|| {
-            list(pkg.checkdepends().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%D", &|| {
-            list(pkg.depends().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%G", &|| {
-            list(pkg.groups().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%H", &|| {
-            list(pkg.conflicts().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%M", &|| {
-            list(pkg.makedepends().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%O", &|| {
-            list(pkg.optdepends().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%P", &|| {
-            list(pkg.provides().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%R", &|| {
-            list(pkg.replaces().iter().map(|d| d.to_string()).collect())
-        });
-        rep("%L", &|| {
-            list(pkg.licenses().iter().map(|d| d.to_string()).collect())
-        });
+        rep("%C", &|| joined(pkg.checkdepends()));
+        rep("%D", &|| joined(pkg.depends()));
+        rep("%G", &|| joined(pkg.groups()));
+        rep("%H", &|| joined(pkg.conflicts()));
+        rep("%M", &|| joined(pkg.makedepends()));
+        rep("%O", &|| joined(pkg.optdepends()));
+        rep("%P", &|| joined(pkg.provides()));
+        rep("%R", &|| joined(pkg.replaces()));
+        rep("%L", &|| joined(pkg.licenses()));
         out.push_str(&s);
         out.push('\n');
     }
@@ -444,67 +434,24 @@ fn format_c_time(t: i64) -> String {
 pub fn select_display(pkgs: &[&Package]) -> String {
     let c = colors();
     let cols = columns();
+    let block = |repo: &str, list: &[String]| {
+        format!("{}Repository {}{repo}{}\n", c.colon, c.repo, c.nocolor)
+            + &list_display(Some("  "), list, cols)
+    };
     let mut out = String::new();
     let mut current: Option<String> = None;
     let mut list: Vec<String> = Vec::new();
     for (n, p) in pkgs.iter().enumerate() {
         let db = p.db().map(|d| d.name().to_owned()).unwrap_or_default();
-        if current.as_deref().is_some_and(|c| c != db) {
-            out.push_str(&format!(
-                "{}Repository {}{}{}\n",
-                c.colon,
-                c.repo,
-                current.as_deref().unwrap_or(""),
-                c.nocolor
-            ));
-            out.push_str(&list_display(Some("  "), &list, cols));
+        if let Some(repo) = current.as_deref().filter(|c| *c != db) {
+            out.push_str(&block(repo, &list));
             list.clear();
         }
         current = Some(db);
         list.push(format!("{}) {}", n + 1, p.name()));
     }
-    out.push_str(&format!(
-        "{}Repository {}{}{}\n",
-        c.colon,
-        c.repo,
-        current.as_deref().unwrap_or(""),
-        c.nocolor
-    ));
-    out.push_str(&list_display(Some("  "), &list, cols));
+    out.push_str(&block(current.as_deref().unwrap_or(""), &list));
     out
-}
-
-/// Optional dependencies of a new package, marked `[installed]`/`[pending]`
-/// (pacman's `display_optdepends` / `display_new_optdepends`).
-pub fn optdepends(handle: &Alpm, pkg: &Package, old: Option<&Package>) -> String {
-    let old_deps: Vec<String> = old
-        .map(|o| o.optdepends().iter().map(|d| d.to_string()).collect())
-        .unwrap_or_default();
-    let items: Vec<String> = pkg
-        .optdepends()
-        .iter()
-        .filter(|d| !old_deps.contains(&d.to_string()))
-        .map(|d| {
-            let s = d.to_string();
-            let status = if handle.localdb().pkgs().find_satisfier(s.as_str()).is_some() {
-                " [installed]"
-            } else if handle.trans_add().find_satisfier(s.as_str()).is_some() {
-                " [pending]"
-            } else {
-                ""
-            };
-            format!("{s}{status}")
-        })
-        .collect();
-    if items.is_empty() {
-        return String::new();
-    }
-    let head = if old.is_some() {
-        format!("New optional dependencies for {}\n", pkg.name())
-    } else {
-        format!("Optional dependencies for {}\n", pkg.name())
-    };
-    head + &list_display_linebreak("   ", &items, columns())
 }
 
 #[cfg(test)]

@@ -174,15 +174,20 @@ pub fn fetch_all_blocking(
     plan: FetchPlan,
     reporter: Arc<dyn Reporter>,
 ) -> Result<FetchOutcome, FetchError> {
-    // Two workers: the engine is I/O-bound, and its budget is one core at
-    // 100 MB/s; hashing runs on the blocking pool beside them.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    engine_runtime()?.block_on(fetch_all(plan, reporter))
+}
+
+/// The runtime the engine runs on when its caller has none: multi-threaded
+/// (librqbit needs `block_in_place`), two workers, since the engine is
+/// I/O-bound and its budget is one core at 100 MB/s; hashing runs on the
+/// blocking pool beside them.
+pub fn engine_runtime() -> Result<tokio::runtime::Runtime, FetchError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("pactor-fetch")
         .enable_all()
         .build()
-        .map_err(FetchError::Runtime)?;
-    runtime.block_on(fetch_all(plan, reporter))
+        .map_err(FetchError::Runtime)
 }
 
 /// State of one block of a sized file.

@@ -12,7 +12,9 @@ pub mod reporter;
 pub mod resume;
 pub mod verify;
 
-pub use engine::{fetch_all, fetch_all_blocking, FetchOutcome, FetchSummary, FetchedFile};
+pub use engine::{
+    engine_runtime, fetch_all, fetch_all_blocking, FetchOutcome, FetchSummary, FetchedFile,
+};
 pub use error::{FetchError, FileFailure, SourceAttempt, SourceError};
 pub use plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
 pub use reporter::{BenchReason, ItemId, NoopReporter, Reporter, SourceKind};

@@ -209,13 +209,7 @@ pub fn fetch_transaction_blocking(
     reporter: Arc<dyn Reporter>,
     settings: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("pactor-fetch")
-        .enable_all()
-        .build()
-        .map_err(FetchError::Runtime)?;
-    runtime.block_on(fetch_transaction(plan, reporter, settings))
+    crate::engine::engine_runtime()?.block_on(fetch_transaction(plan, reporter, settings))
 }
 
 /// What every leg needs from the plan.
