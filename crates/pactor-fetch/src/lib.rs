@@ -24,4 +24,6 @@ pub mod swarm;
 pub mod torrent;
 pub mod transaction;
 
-pub use transaction::{fetch_transaction, fetch_transaction_blocking, SwarmSettings};
+pub use transaction::{
+    fetch_transaction, fetch_transaction_blocking, fetch_transaction_on, SwarmSettings,
+};

@@ -99,6 +99,22 @@ pub async fn fetch_transaction(
     reporter: Arc<dyn Reporter>,
     settings: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
+    fetch_transaction_on(plan, reporter, settings, None).await
+}
+
+/// [`fetch_transaction`] on a session that is already running (pactor-seed's,
+/// with its DHT table and peers warm) when `session` is given: it is used
+/// instead of starting one, and left running at the end. Transfers are still
+/// removed from it once verified, as with a session of the transaction's own;
+/// seeding the file placed in the cache is the session owner's business.
+/// `settings.enabled` and the timeouts apply; the session's own options
+/// (ports, DHT, limits) are the owner's.
+pub async fn fetch_transaction_on(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    settings: SwarmSettings,
+    session: Option<Arc<Swarm>>,
+) -> Result<FetchOutcome, FetchError> {
     let wants_torrent = |i: &FetchItem| {
         let somewhere = match &i.torrent {
             Some(TorrentSource::Urls(urls)) => !urls.is_empty(),
@@ -128,8 +144,11 @@ pub async fn fetch_transaction(
         stall_timeout: settings.stall_timeout,
     });
 
+    let own_session = session.is_none();
     let swarm = if torrents.is_empty() {
         None
+    } else if let Some(session) = session {
+        Some(session)
     } else {
         start_swarm(&plan, &settings, reporter.as_ref()).await
     };
@@ -171,7 +190,12 @@ pub async fn fetch_transaction(
             Err(_) => {}
         }
     }
-    if let Some(swarm) = swarm.and_then(|s| Arc::try_unwrap(s).ok()) {
+    // A session of our own ends with the transaction; a borrowed one keeps
+    // running for its owner.
+    if let Some(swarm) = swarm
+        .filter(|_| own_session)
+        .and_then(|s| Arc::try_unwrap(s).ok())
+    {
         swarm.stop().await;
     }
     if let Some(fatal) = all.fatal {

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pactor_fetch::reporter::{CollectingReporter, Event};
+use pactor_fetch::swarm::{Swarm, SwarmOptions};
 use pactor_fetch::torrent::{info_for_file, Metainfo};
 use pactor_fetch::transaction::SWARM_DIR;
 use pactor_fetch::{
-    fetch_transaction, FetchItem, FetchOutcome, ItemId, SourceKind, SwarmSettings, TorrentSource,
-    Url,
+    fetch_transaction, fetch_transaction_on, FetchItem, FetchOutcome, ItemId, SourceKind,
+    SwarmSettings, TorrentSource, Url,
 };
 use support::{content, plan, sha256, spawn_mirror, within, Faults, Mirror};
 
@@ -141,6 +142,67 @@ async fn torrent_beside_the_package_goes_through_the_swarm() {
         }
     )));
     assert!(matches!(reporter.events().last(), Some(Event::Finish(_))));
+}
+
+/// pactor-seed's case: transactions one after another on one session that
+/// the caller started and keeps. Each package comes through that session,
+/// its transfer is removed once verified, and the session outlives them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_on_a_running_session_leave_it_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = content(11, 2 * 1024 * 1024 + 5);
+    let b = content(12, 1024 * 1024 + 99);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), a.clone()),
+            (format!("{A}.torrent"), torrent_of(tmp.path(), A, &a).into()),
+            (B.to_owned(), b.clone()),
+            (format!("{B}.torrent"), torrent_of(tmp.path(), B, &b).into()),
+        ]),
+        2,
+    )
+    .await;
+    let session = Arc::new(
+        Swarm::start(SwarmOptions {
+            state_dir: tmp.path().join("state"),
+            listen_port: None,
+            dht: false,
+            lsd: false,
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
+    for (name, data, dir) in [(A, &a, "dl-a"), (B, &b, "dl-b")] {
+        let dl = tmp.path().join(dir);
+        let reporter = Arc::new(CollectingReporter::default());
+        let p = plan(vec![item(name, data, &ms, true)], &dl);
+        let out = within(
+            Duration::from_secs(30),
+            fetch_transaction_on(
+                p,
+                reporter.clone(),
+                offline(tmp.path()),
+                Some(session.clone()),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_delivered(&out, &dl, name, data);
+        assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+        // Through the swarm (its directory), not the HTTP engine.
+        assert!(
+            dl.join(SWARM_DIR).is_dir(),
+            "{name} did not use the session"
+        );
+        assert!(!dl.join(format!("{name}.part")).exists());
+        assert!(out.files[0].from_mirrors > 0);
+    }
+    // Nobody else holds the session: the transactions gave back their
+    // clones, and it can still be stopped by its owner.
+    let session = Arc::try_unwrap(session)
+        .unwrap_or_else(|_| panic!("a transaction kept a handle on the session"));
+    within(Duration::from_secs(10), session.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
