@@ -24,6 +24,9 @@ pub mod swarm;
 pub mod torrent;
 pub mod transaction;
 
+pub use swarm::{
+    Seed, SeedItem, SeedState, SeedStats, Swarm, SwarmError, SwarmOptions, SwarmTotals,
+};
 pub use transaction::{
     fetch_transaction, fetch_transaction_blocking, fetch_transaction_on, SwarmSettings,
 };

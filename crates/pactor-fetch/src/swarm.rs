@@ -18,9 +18,14 @@
 //! there is re-checked piece by piece when added: an interrupted run resumes
 //! from its verified pieces.
 //!
+//! [`Swarm::seed`] ([`seeding`]) is the other direction, for `pactor-seed`:
+//! a complete file in a pacman CacheDir, opened read-only, served to peers.
+//!
 //! librqbit runs blocking work with `tokio::task::block_in_place`, so the
 //! swarm needs a multi-threaded tokio runtime.
 
+mod readonly;
+pub mod seeding;
 pub mod webseed;
 mod wire;
 
@@ -35,12 +40,13 @@ use librqbit::dht::DhtPersistenceConfig;
 use librqbit::limits::LimitsConfig;
 use librqbit::{
     AddTorrent, AddTorrentOptions, DhtSessionConfig, ListenerMode, ListenerOptions, ManagedTorrent,
-    Session, SessionOptions, TorrentStatsState,
+    Session, SessionOptions, SessionPersistenceConfig, TorrentStatsState,
 };
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::torrent::{self, InfoHash, Layout, TorrentError};
+pub use seeding::{Seed, SeedItem, SeedState, SeedStats, SwarmTotals};
 use webseed::{Bridge, PieceLayout, Source};
 pub use webseed::{DropReason, WebseedOptions, WebseedStatus};
 
@@ -71,6 +77,13 @@ pub struct SwarmOptions {
     pub peer_limit: Option<usize>,
     /// How webseeds are fetched.
     pub webseed: WebseedOptions,
+    /// Turns on librqbit's fastresume: each torrent's have-bitfield is kept
+    /// in this directory as `<infohash>.bitv`, and a torrent added again
+    /// with one is only spot-checked instead of hashed whole (see
+    /// [`Swarm::seed`] and [`SeedItem::trusted`]). librqbit's session list
+    /// in the same directory is emptied at start: nothing is re-added by
+    /// itself. `None` (the default): every add re-checks the whole file.
+    pub resume_dir: Option<PathBuf>,
 }
 
 impl Default for SwarmOptions {
@@ -87,6 +100,7 @@ impl Default for SwarmOptions {
             max_upload_rate: None,
             peer_limit: None,
             webseed: WebseedOptions::default(),
+            resume_dir: None,
         }
     }
 }
@@ -153,6 +167,8 @@ pub struct Swarm {
     client: reqwest::Client,
     webseed: WebseedOptions,
     cancel: CancellationToken,
+    /// [`SwarmOptions::resume_dir`].
+    resume_dir: Option<PathBuf>,
 }
 
 impl Swarm {
@@ -175,13 +191,24 @@ impl Swarm {
             ipv4_only: options.listen_ip.is_ipv4(),
             ..Default::default()
         });
+        if let Some(dir) = &options.resume_dir {
+            seeding::prepare_resume_dir(dir)
+                .map_err(|e| SwarmError::Start(format!("preparing {}: {e}", dir.display())))?;
+        }
         let session_options = SessionOptions {
             dht,
             listen,
-            // Resume is a re-check of the file on add (SWARM.md): no session
-            // database that would bring back last run's torrents.
-            fastresume: false,
-            persistence: None,
+            // Without a resume directory, resume is a re-check of the file on
+            // add (SWARM.md). With one, librqbit keeps have-bitfields there;
+            // its list of torrents was just emptied, so last run's torrents
+            // do not come back by themselves.
+            fastresume: options.resume_dir.is_some(),
+            persistence: options
+                .resume_dir
+                .clone()
+                .map(|folder| SessionPersistenceConfig::Json {
+                    folder: Some(folder),
+                }),
             ratelimits: LimitsConfig {
                 download_bps: options.max_download_rate.and_then(rate),
                 upload_bps: options.max_upload_rate.and_then(rate),
@@ -208,6 +235,7 @@ impl Swarm {
             client,
             webseed: options.webseed,
             cancel: CancellationToken::new(),
+            resume_dir: options.resume_dir,
         })
     }
 
