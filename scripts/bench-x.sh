@@ -12,14 +12,24 @@
 #   slow-first   the first mirror at 1 MB/s
 #   stall-first  the first mirror stops sending after 1 MiB of each response
 #   small300     300 packages of 20-200 KiB, healthy mirrors
-#   (default: all four)
+#   swarm        three seeders (transmission-daemon, 2 x aria2c) at 4 MB/s
+#                upload each, opentracker, mirrors at 1/0.5/0.25/0.25 MB/s;
+#                aria2c gets the .torrent files (tracker + webseeds)
+#   patch-day    8 pactor clients (then 8 aria2c clients), each on its own
+#                10 MB/s down / 5 MB/s up line, fetch the same 5 packages at
+#                the same moment from one 10 MB/s mirror plus opentracker
+#   (default: all six)
 #
-#   --quick      a smaller package set (4 x 1-4 MiB; small300 -> 60 packages)
+#   --quick      smaller package sets (4 x 1-4 MiB; small300 -> 60 packages;
+#                patch-day 4 x 3-5 MiB instead of 5 x 12-20 MiB)
 #   --runs N     runs per tool and scenario (default 1; the median is shown)
 #
 # Each run starts from a fresh cache, root and pactor state; the sync db is
 # copied in beforehand (not timed). Every downloaded file is checked by
-# sha256 before a run counts. MB = 10^6 bytes.
+# sha256 before a run counts. MB = 10^6 bytes. swarm and patch-day build a
+# bridged network of namespaces (scripts/bench/hub.sh) and need opentracker
+# and transmission-daemon besides; PACTOR_BENCH_HOLD=N keeps that network up
+# N seconds after the runs, for a look inside.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,12 +42,12 @@ while (($#)); do
         --quick) quick=1; shift ;;
         --runs) runs="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "bench-x.sh: unknown option $1" >&2; exit 2 ;;
         *) scenarios+=("$1"); shift ;;
     esac
 done
-((${#scenarios[@]})) || scenarios=(healthy slow-first stall-first small300)
+((${#scenarios[@]})) || scenarios=(healthy slow-first stall-first small300 swarm patch-day)
 
 BENCH_TIMEOUT="${PACTOR_BENCH_TIMEOUT:-1800}" # bound of every server
 RUN_TIMEOUT="${PACTOR_BENCH_RUN_TIMEOUT:-240}" # bound of each download run
@@ -59,6 +69,18 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 for t in "$NGINX" aria2c python3 bsdtar zstd ip tc sha256sum "$PACTOR" "$MKTORRENT"; do
     command -v "$t" >/dev/null || die "$t not found"
 done
+classic=0 hubbed=0
+for sc in "${scenarios[@]}"; do
+    case "$sc" in
+        swarm | patch-day) hubbed=1 ;;
+        *) classic=1 ;;
+    esac
+done
+if ((hubbed)); then
+    for t in opentracker transmission-daemon; do
+        command -v "$t" >/dev/null || die "$t not found (swarm and patch-day need it)"
+    done
+fi
 
 umask 022
 SB="$(mktemp -d "${TMPDIR:-/tmp}/pactor-bench.XXXXXX")"
@@ -102,12 +124,26 @@ build_set() { # name count min_bytes max_bytes
 
 MiB=1048576
 say "building packages"
-if ((quick)); then
-    build_set big 4 $MiB $((4 * MiB)); build_set small 60 $((20 * 1024)) $((200 * 1024))
-else
-    build_set big 8 $((4 * MiB)) $((16 * MiB)); build_set small 300 $((20 * 1024)) $((200 * 1024))
-fi
-for s in big small; do
+sets=()
+for sc in "${scenarios[@]}"; do
+    case "$sc" in
+        small300) sets+=(small) ;;
+        patch-day) sets+=(pd) ;;
+        *) sets+=(big) ;;
+    esac
+done
+mapfile -t sets < <(printf '%s\n' "${sets[@]}" | sort -u)
+for s in "${sets[@]}"; do
+    case "$s.$quick" in
+        big.1) build_set big 4 $MiB $((4 * MiB)) ;;
+        big.0) build_set big 8 $((4 * MiB)) $((16 * MiB)) ;;
+        small.1) build_set small 60 $((20 * 1024)) $((200 * 1024)) ;;
+        small.0) build_set small 300 $((20 * 1024)) $((200 * 1024)) ;;
+        pd.1) build_set pd 4 $((3 * MiB)) $((5 * MiB)) ;;
+        pd.0) build_set pd 5 $((12 * MiB)) $((20 * MiB)) ;;
+    esac
+done
+for s in "${sets[@]}"; do
     printf '  %-5s %4d packages, %d bytes\n' "$s" "$(wc -l <"$SB/$s.names")" \
         "$(cd "$SB/tree-$s/$REPO/os/$ARCH" && du -cb -- *.pkg.tar.zst | tail -1 | cut -f1)"
 done
@@ -117,6 +153,7 @@ done
 PORT=8080
 mirror_ip() { echo "$NET.$1.2"; }
 for i in 0 1 2 3; do
+    ((classic)) || break
     ns="$TAG-m$i"
     ip netns add "$ns"; namespaces+=("$ns")
     ip link add "${TAG}h$i" type veth peer name "${TAG}n$i"
@@ -190,10 +227,16 @@ prepare_root() { # dir set
     cp "$SB/tree-$2/$REPO/os/$ARCH/$REPO.db.tar.gz" "$r/root/var/lib/pacman/sync/$REPO.db"
     {
         printf '[options]\nArchitecture = auto\nSigLevel = Never\nParallelDownloads = 5\n\n[%s]\n' "$REPO"
-        for i in 0 1 2 3; do printf 'Server = http://%s:%s/$repo/os/$arch\n' "$(mirror_ip $i)" "$PORT"; done
+        for s in "${SERVERS[@]}"; do printf 'Server = %s/$repo/os/$arch\n' "$s"; done
     } >"$r/conf/pacman.conf"
     printf '[options]\nStateDir = %s\n' "$r/state" >"$r/conf/pactor.conf"
+    # the swarm: trackers and peers only, listening in the client's namespace
+    ((SWARM)) && printf 'DHT = no\nLSD = no\nListenPort = %s\n' "$BT_PORT" >>"$r/conf/pactor.conf"
+    return 0
 }
+SERVERS=()
+for i in 0 1 2 3; do SERVERS+=("http://$(mirror_ip $i):$PORT"); done
+SWARM=0 RUN_NS=()
 alpm_args() { # dir
     printf '%s\n' --config "$1/conf/pacman.conf" --root "$1/root" --dbpath "$1/root/var/lib/pacman" \
         --cachedir "$1/cache" --hookdir "$1/hooks" --gpgdir "$1/gnupg" --logfile "$1/pacman.log" \
@@ -206,46 +249,59 @@ verify() { # set dir -> prints bytes, or fails
     (cd "$dir" && cut -d' ' -f3 "$SB/$set.sha256" | xargs du -cb | tail -1 | cut -f1)
 }
 
-run_tool() { # scenario set tool run
-    local sc="$1" set="$2" tool="$3" r="$SB/run" rc=0 t0 t1 dl
-    prepare_root "$r" "$set"
+# The command line of TOOL downloading SET into DIR/cache, one word a line.
+tool_cmd() { # tool dir set
+    local r="$2" set="$3" f i
     mapfile -t names <"$SB/$set.names"
-    t0="$(date +%s.%N)"
-    case "$tool" in
+    case "$1" in
         pactor)
-            mapfile -t a < <(alpm_args "$r")
-            PACTOR_SWARM_LOCAL_ONLY=1 timeout -k 5 "$RUN_TIMEOUT" "$PACTOR" "${a[@]}" -Sxw --noconfirm \
-                "${names[@]}" >"$r/out.log" 2>&1 || rc=$?
-            dl="$r/cache" ;;
+            if ((SWARM)); then printf '%s\n' env -u PACTOR_SWARM_LOCAL_ONLY; else printf '%s\n' env PACTOR_SWARM_LOCAL_ONLY=1; fi
+            printf '%s\n' "$PACTOR"; alpm_args "$r"; printf '%s\n' -Sxw --noconfirm "${names[@]}" ;;
         pacman)
-            mapfile -t a < <(alpm_args "$r")
-            timeout -k 5 "$RUN_TIMEOUT" "$PACMAN" "${a[@]}" -Sw --noconfirm \
-                "${names[@]}" >"$r/out.log" 2>&1 || rc=$?
-            dl="$r/cache" ;;
+            printf '%s\n' "$PACMAN"; alpm_args "$r"; printf '%s\n' -Sw --noconfirm "${names[@]}" ;;
         aria2c)
-            local f
-            while read -r _ f; do
-                f="${f#\*}"
-                for i in 0 1 2 3; do printf 'http://%s:%s/%s/os/%s/%s\t' "$(mirror_ip $i)" "$PORT" "$REPO" "$ARCH" "$f"; done
-                printf '\n  out=%s\n' "$f"
-            done <"$SB/$set.sha256" | sed 's/\t$//' >"$r/aria2.in"
-            timeout -k 5 "$RUN_TIMEOUT" aria2c -j5 -x4 -s4 -i "$r/aria2.in" -d "$r/cache" \
-                --file-allocation=none --allow-overwrite=true --auto-file-renaming=false \
-                --summary-interval=0 --console-log-level=warn --enable-color=false \
-                >"$r/out.log" 2>&1 || rc=$?
-            dl="$r/cache" ;;
+            printf '%s\n' aria2c -d "$r/cache" --file-allocation=none --allow-overwrite=true \
+                --auto-file-renaming=false --summary-interval=0 --console-log-level=warn --enable-color=false
+            if ((SWARM)); then
+                # the .torrent files (tracker + every mirror as BEP 19 webseed), no seeding after
+                printf '%s\n' -j 1000 -x4 -s4 --seed-time=0 --listen-port="$BT_PORT" --enable-dht=false \
+                    --enable-dht6=false --bt-enable-lpd=false "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent
+            else
+                while read -r _ f; do
+                    f="${f#\*}"
+                    for i in "${SERVERS[@]}"; do printf '%s/%s/os/%s/%s\t' "$i" "$REPO" "$ARCH" "$f"; done
+                    printf '\n  out=%s\n' "$f"
+                done <"$SB/$set.sha256" | sed 's/\t$//' >"$r/aria2.in"
+                printf '%s\n' -j5 -x4 -s4 -i "$r/aria2.in"
+            fi ;;
     esac
+}
+
+run_tool() { # scenario set tool run
+    local sc="$1" set="$2" tool="$3" r="$SB/run-$1-$3-$4" rc=0 t0 t1 mark=""
+    prepare_root "$r" "$set"
+    mapfile -t cmd < <(tool_cmd "$tool" "$r" "$set")
+    ((${#MIRROR_LOGS[@]})) && mark="$(log_mark)"
+    t0="$(date +%s.%N)"
+    "${RUN_NS[@]}" timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" >"$r/out.log" 2>&1 || rc=$?
     t1="$(date +%s.%N)"
-    local bytes
-    if ((rc == 0)) && bytes="$(verify "$set" "$dl")"; then
-        printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" "$bytes" >>"$RESULTS"
-        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok\n' "$tool" "$4" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" "$bytes"
+    local bytes served="" src=""
+    [[ -n $mark ]] && served="$(log_bytes "$mark")"
+    [[ $tool == pactor ]] && src="$(pactor_summary "$r/out.log")"
+    local wall
+    wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')"
+    if ((rc == 0)) && bytes="$(verify "$set" "$r/cache")"; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$wall" "$bytes" "$served" "$src" >>"$RESULTS"
+        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok%s%s\n' "$tool" "$4" "$wall" "$bytes" \
+            "${served:+; mirrors sent $served bytes}" "${src:+; pactor: $src MiB from peers/mirrors}"
     else
-        printf '%s\t%s\t%s\tFAIL\t0\n' "$sc" "$tool" "$4" >>"$RESULTS"
+        printf '%s\t%s\t%s\tFAIL\t0\t%s\t%s\n' "$sc" "$tool" "$4" "$served" "$src" >>"$RESULTS"
         printf '  %-7s run %d: FAILED (exit %d or sha256 mismatch); last output:\n' "$tool" "$4" "$rc"
         tail -5 "$r/out.log" | sed 's/^/    /'
     fi
 }
+
+source "$ROOT/scripts/bench/hub.sh"
 
 declare -A LIMIT
 for sc in "${scenarios[@]}"; do
@@ -254,14 +310,17 @@ for sc in "${scenarios[@]}"; do
         slow-first) set=big rates=(1 10 5 5) first=nginx limit=21 ;;
         stall-first) set=big rates=(20 10 5 5) first=stall limit=20 ;;   # the staller delivers ~nothing
         small300) set=small rates=(20 10 5 5) first=nginx limit=40 ;;
+        swarm) stop_servers; scenario_swarm; continue ;;
+        patch-day) stop_servers; scenario_patchday; continue ;;
         *) echo "bench-x.sh: unknown scenario $sc (skipped)" >&2; continue ;;
     esac
     LIMIT[$sc]=$limit
     stop_servers
+    MIRROR_LOGS=()
     for i in 0 1 2 3; do shape "$i" "${rates[$i]}"; done
     say "$sc: mirrors ${rates[*]} MB/s, added delay $DELAY, first mirror: $first, limit $limit MB/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
     LOADS+=("$sc: $(cut -d' ' -f1-3 /proc/loadavg)")
-    rm -f "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent
+    rm -f "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent "$SB/tree-$set/.pactor-mktorrent.state"
     ws=(); for i in 0 1 2 3; do ws+=(-w "http://$(mirror_ip $i):$PORT/\$repo/os/\$arch"); done
     "$MKTORRENT" "${ws[@]}" "$SB/tree-$set" >/dev/null
     chmod -R a+rX "$SB/tree-$set"
@@ -276,16 +335,20 @@ stop_servers
 
 # --- table -------------------------------------------------------------------
 
-say "results (median of $runs run(s); MB = 10^6 bytes; limit = sum of the deliverable mirror caps)"
+if [[ -s $RESULTS ]]; then
+say "results (median of $runs run(s); MB = 10^6 bytes; limit = sum of the deliverable mirror caps, swarm: plus the seeders' upload caps)"
 python3 - "$RESULTS" "$(for s in "${!LIMIT[@]}"; do printf '%s=%s,' "$s" "${LIMIT[$s]}"; done)" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 limits = dict(kv.split("=") for kv in sys.argv[2].strip(",").split(",") if kv)
 order = []
 res = {}
-for sc, tool, run, t, b in rows:
+src = {}
+for sc, tool, run, t, b, served, pm in rows:
     if sc not in order: order.append(sc)
     res.setdefault((sc, tool), []).append(None if t == "FAIL" else (float(t), int(b)))
+    if served:
+        src.setdefault((sc, tool), []).append((served, pm))
 print("| scenario | tool | wall s | MB | MB/s | of limit | pactor vs it |")
 print("|---|---|---:|---:|---:|---:|---:|")
 for sc in order:
@@ -306,7 +369,16 @@ for sc in order:
             vs = f"{tp['pactor'][2] / mbs:.2f}x"
         note = f" ({fails} failed)" if fails else ""
         print(f"| {sc} | {tool}{note} | {t:.2f} | {b/1e6:.1f} | {mbs:.2f} | {mbs/float(limits[sc]):.0%} of {limits[sc]} | {vs} |")
+if src:
+    print("\nWhere the bytes came from (mirrors: package bytes in the nginx access logs; pactor: its summary line)\n")
+    print("| scenario | tool | run | MB from mirrors (nginx) | pactor: MiB from peers / mirrors |")
+    print("|---|---|---:|---:|---|")
+    for (sc, tool), l in src.items():
+        for i, (served, pm) in enumerate(l, 1):
+            print(f"| {sc} | {tool} | {i} | {int(served)/1e6:.1f} | {pm.replace(' ', ' / ') if tool == 'pactor' else ''} |")
 PY
+fi
+pd_report
 printf '\nload average at the start of each scenario: %s\n' "$(IFS=';'; echo "${LOADS[*]}")"
 printf 'added delay: %s\n' "$DELAY"
 printf 'machine: %s, %s CPUs\n' "$(uname -srm)" "$(nproc)"
