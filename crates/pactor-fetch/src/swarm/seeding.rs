@@ -174,21 +174,30 @@ impl Swarm {
         let torrent = torrent::parse_for_package(&item.metainfo, &filename, size)?;
         let info_hash = torrent.info_hash();
 
-        if item.trusted {
-            if let Some(dir) = &self.resume_dir {
-                write_full_bitfield(dir, info_hash, torrent.info().pieces.len())
-                    .await
-                    .map_err(|e| SwarmError::Add {
-                        filename: filename.clone(),
-                        message: format!(
-                            "writing its fastresume bitfield in {}: {e}",
-                            dir.display()
-                        ),
-                    })?;
-            }
-        }
-
         let read = Arc::new(AtomicU64::new(0));
+        if let Some(dir) = &self.resume_dir {
+            let job = ResumeJob {
+                dir: dir.clone(),
+                path: item.path.clone(),
+                info_hash,
+                size,
+                piece_length: torrent.info().piece_length,
+                hashes: torrent.info().pieces.clone(),
+                trusted: item.trusted,
+                read: read.clone(),
+            };
+            tokio::task::spawn_blocking(move || job.run())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|message| SwarmError::Add {
+                    filename: filename.clone(),
+                    message: format!(
+                        "preparing its fastresume bitfield in {}: {message}",
+                        dir.display()
+                    ),
+                })?;
+        }
         let folder = item
             .path
             .parent()
@@ -411,19 +420,122 @@ pub(crate) fn bitfield_path(dir: &Path, info_hash: InfoHash) -> PathBuf {
     dir.join(format!("{}.bitv", info_hash.to_hex()))
 }
 
-/// Writes a bitfield that claims every one of `pieces` pieces, in librqbit's
-/// format: one bit per piece, most significant bit first, spare bits clear.
-async fn write_full_bitfield(
-    dir: &Path,
+/// Pieces [`ResumeJob`] hashes besides the first and last claimed ones.
+const SPOT_CHECKS: usize = 4;
+
+/// What goes into the fastresume store before a seed is added.
+///
+/// librqbit spot-checks a stored bitfield (`validate_fastresume`), but it
+/// only notices pieces it cannot *read*: a piece whose hash does not match
+/// passes (`check_piece` returns `Ok(false)`, and only `Err` counts). So
+/// pactor spot-checks itself: the first and last piece the bitfield claims
+/// and [`SPOT_CHECKS`] random ones. If one does not match, the bitfield is
+/// removed and librqbit hashes the whole file.
+struct ResumeJob {
+    dir: PathBuf,
+    path: PathBuf,
     info_hash: InfoHash,
-    pieces: usize,
-) -> std::io::Result<()> {
-    let path = bitfield_path(dir, info_hash);
-    let tmp = dir.join(format!("{}.bitv.pactor-tmp", info_hash.to_hex()));
-    tokio::fs::write(&tmp, full_bitfield(pieces)).await?;
-    tokio::fs::rename(&tmp, &path).await
+    size: u64,
+    piece_length: u64,
+    hashes: Vec<[u8; 20]>,
+    trusted: bool,
+    read: Arc<AtomicU64>,
 }
 
+impl ResumeJob {
+    fn run(self) -> std::io::Result<()> {
+        let bitv = bitfield_path(&self.dir, self.info_hash);
+        let pieces = self.hashes.len();
+        let claimed: Vec<usize> = if self.trusted {
+            (0..pieces).collect()
+        } else {
+            // An earlier check's result, if librqbit stored one.
+            match std::fs::read(&bitv) {
+                Ok(bits) if bits.len() == pieces.div_ceil(8) => (0..pieces)
+                    .filter(|i| bits[i / 8] & (0x80 >> (i % 8)) != 0)
+                    .collect(),
+                Ok(_) => return remove_if_there(&bitv),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        };
+        if !self.spot_check(&claimed)? {
+            tracing::warn!(
+                "{}: a piece does not match its torrent; checking the whole file",
+                self.path.display()
+            );
+            return remove_if_there(&bitv);
+        }
+        if self.trusted {
+            let tmp = self
+                .dir
+                .join(format!("{}.bitv.pactor-tmp", self.info_hash.to_hex()));
+            std::fs::write(&tmp, full_bitfield(pieces))?;
+            std::fs::rename(&tmp, &bitv)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the sampled pieces of `claimed` match their hashes.
+    fn spot_check(&self, claimed: &[usize]) -> std::io::Result<bool> {
+        let (Some(&first), Some(&last)) = (claimed.first(), claimed.last()) else {
+            return Ok(true);
+        };
+        let mut sample = vec![first, last];
+        let mut x = random_seed();
+        for _ in 0..SPOT_CHECKS {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            sample.push(claimed[(x % claimed.len() as u64) as usize]);
+        }
+        sample.sort_unstable();
+        sample.dedup();
+        let file = std::fs::File::open(&self.path)?;
+        for index in sample {
+            let index = index as u64;
+            let got = torrent::hash_pieces(
+                &file,
+                &self.path,
+                self.size,
+                self.piece_length,
+                index..index + 1,
+            )
+            .map_err(std::io::Error::other)?;
+            let len = self
+                .piece_length
+                .min(self.size.saturating_sub(index * self.piece_length));
+            self.read.fetch_add(len, Ordering::Relaxed);
+            if got.first() != self.hashes.get(index as usize) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Not for cryptography: which pieces to spot-check.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() | 1
+}
+
+/// A bitfield that claims every one of `pieces` pieces, in librqbit's
+/// format: one bit per piece, most significant bit first, spare bits clear.
 fn full_bitfield(pieces: usize) -> Vec<u8> {
     let mut bits = vec![0xffu8; pieces.div_ceil(8)];
     if pieces % 8 != 0 {
