@@ -15,4 +15,5 @@
 mod support;
 
 mod errors;
+mod interrupt;
 mod sync;

@@ -121,7 +121,7 @@ pub async fn fetch_transaction_on(
             Some(TorrentSource::File(_)) => true,
             None => false,
         };
-        i.kind == ItemKind::Package && i.size.is_some() && somewhere
+        i.kind == ItemKind::Package && i.size.is_some() && somewhere && !finished_earlier(&plan, i)
     };
     if !settings.enabled || !plan.items.iter().any(wants_torrent) {
         return fetch_all(plan, reporter).await;
@@ -226,6 +226,16 @@ pub async fn fetch_transaction_on(
     }
 }
 
+/// Whether an earlier, interrupted run left `item` complete in the download
+/// directory (downloaded and moved out of the swarm's directory, but never
+/// handed on). Such a file goes to the HTTP engine, which checks it and keeps
+/// it when its sha256 is right, instead of to the swarm, which would fetch it
+/// again beside it.
+fn finished_earlier(plan: &FetchPlan, item: &FetchItem) -> bool {
+    std::fs::metadata(plan.download_dir.join(&item.filename))
+        .is_ok_and(|m| m.is_file() && Some(m.len()) == item.size)
+}
+
 /// [`fetch_transaction`] on a multi-threaded runtime of its own (librqbit
 /// needs one). Must not be called from inside a tokio runtime.
 pub fn fetch_transaction_blocking(
@@ -296,6 +306,9 @@ async fn look_up_torrents(
         else {
             continue;
         };
+        if finished_earlier(plan, item) {
+            continue;
+        }
         let (client, source, filename) = (client.clone(), source.clone(), item.filename.clone());
         lookups.spawn(async move { (i, find_torrent(client, source, filename, size).await) });
     }

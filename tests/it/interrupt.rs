@@ -1,0 +1,193 @@
+//! Ctrl-C in the middle of `pactor -Sxw`, then the same command again: the
+//! first run stops the way pacman does, leaves no partial file in the cache
+//! and keeps what it verified; the second run finishes and fetches only what
+//! was missing (the mirrors serve the packages about once in total).
+//!
+//! Two paths: segmented HTTP (no torrents published) and the swarm with the
+//! mirrors as webseeds (torrents published; in a private network namespace).
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const PACKAGE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Two 6 MiB packages behind two slow mirrors (about 1.5 s per MiB for
+/// each connection), so an interrupt can land mid-download.
+fn big_set() -> Vec<Pkg> {
+    vec![
+        Pkg::new("bigone", "1.0-1").random_file("usr/share/big/one.bin", PACKAGE_BYTES),
+        Pkg::new("bigtwo", "1.0-1").random_file("usr/share/big/two.bin", PACKAGE_BYTES),
+    ]
+}
+
+fn big_files() -> Vec<String> {
+    big_set().iter().map(Pkg::filename).collect()
+}
+
+fn big_sandbox(torrents: bool) -> Sandbox {
+    let pkgs = big_set();
+    let slow = Fault::Slow {
+        bytes_per_sec: 96 * 1024,
+    };
+    let b = Sandbox::builder().mirrors(&[slow, slow]).repo("big", &pkgs);
+    if torrents {
+        b.torrents().build()
+    } else {
+        b.build()
+    }
+}
+
+fn package_bytes(sb: &Sandbox) -> u64 {
+    big_files()
+        .iter()
+        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
+        .sum()
+}
+
+fn served(sb: &Sandbox) -> u64 {
+    sb.served(".pkg.tar.zst")
+}
+
+/// Bytes written so far into pactor's download directory: the engine's
+/// partial files are sparse, so their allocated blocks tell how far it got.
+fn written(r: &Root) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    walkdir::WalkDir::new(r.statedir().join("partial"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".pkg.tar.zst") || name.ends_with(".pkg.tar.zst.part")
+        })
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+/// Runs `pactor -Sywx bigone bigtwo` in a process group of its own and, once
+/// it has written `fraction` of the packages' bytes, sends SIGINT to the
+/// group, as a terminal's Ctrl-C does (the download process as root is a
+/// child of pactor). Returns (exit code, stderr).
+fn run_interrupted(r: &Root, sb: &Sandbox, fraction: f64) -> (i32, String) {
+    let total = package_bytes(sb) as f64;
+    let mut args = r.path_args();
+    args.extend(["-Sywx", "--noconfirm", "bigone", "bigtwo"].map(String::from));
+    let mut child = Command::new(bins::pactor())
+        .process_group(0)
+        .args(&args)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pactor");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (written(r) as f64) < fraction * total {
+        assert!(
+            Instant::now() < deadline,
+            "pactor wrote only {} of {total} bytes in 60 s",
+            written(r)
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pactor finished before it could be interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pactor did not stop within 20 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn interrupt_then_resume(torrents: bool) {
+    let sb = big_sandbox(torrents);
+    let r = sb.root("pactor");
+    let total = package_bytes(&sb);
+
+    let (code, stderr) = run_interrupted(&r, &sb, 0.3);
+    assert_ne!(
+        code, 0,
+        "an interrupted download must not succeed:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("Interrupt signal received"),
+        "no pacman-style interrupt message:\n{stderr}"
+    );
+    let before = served(&sb);
+    let kept = written(&r);
+    assert!(kept > 0, "nothing of the interrupted download was kept");
+    // Nothing unfinished in the cache, and whatever is there is complete.
+    for f in r.cached() {
+        assert!(!f.ends_with(".part"), "partial file {f} left in the cache");
+        if f.ends_with(".pkg.tar.zst") {
+            let cached = std::fs::read(r.cachedir().join(&f)).unwrap();
+            assert_eq!(
+                cached,
+                std::fs::read(sb.repo_dir("big").join(&f)).unwrap(),
+                "{f} in the cache differs from the repository's"
+            );
+        }
+    }
+
+    let again = r
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "bigone", "bigtwo"])
+        .run();
+    again.assert_code(0);
+    for f in big_files() {
+        assert_eq!(
+            std::fs::read(r.cachedir().join(&f)).ok(),
+            std::fs::read(sb.repo_dir("big").join(&f)).ok(),
+            "{f} missing from the cache or different after the second run\n{again}"
+        );
+    }
+    let after = served(&sb);
+    eprintln!(
+        "packages {total} bytes; {kept} kept after the interrupt; mirrors served {before} \
+         before it, {after} in all ({:.3} copies)",
+        after as f64 / total as f64
+    );
+    // The resumed run needs only what the first did not finish: at most a
+    // tenth of the packages' size is fetched twice.
+    assert!(
+        after <= total + total / 10,
+        "the mirrors served {after} bytes for {total} bytes of packages \
+         ({before} before the interrupt): the second run fetched too much again"
+    );
+}
+
+/// Segmented HTTP from both mirrors (no torrents published).
+#[test]
+fn interrupted_http_download_resumes() {
+    interrupt_then_resume(false);
+}
+
+/// The swarm with the mirrors as webseeds; run in a private network
+/// namespace so nothing can leave the machine.
+#[test]
+fn interrupted_swarm_download_resumes() {
+    if let Err(why) = netns::isolate_thread() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    interrupt_then_resume(true);
+}
