@@ -184,13 +184,27 @@ impl Swarm {
                 }
             }),
         });
-        let listen = options.listen_port.map(|port| ListenerOptions {
-            mode: ListenerMode::TcpOnly,
-            listen_addr: SocketAddr::new(options.listen_ip, port),
-            // A v4 address cannot be bound dual-stack.
-            ipv4_only: options.listen_ip.is_ipv4(),
-            ..Default::default()
-        });
+        let listen = match options.listen_port {
+            None => None,
+            Some(port) => {
+                let port = match port {
+                    // librqbit announces port 4240 to trackers when it
+                    // listens on loopback and is not told the port, so the
+                    // port is picked here (a loopback seeder: tests).
+                    0 if options.listen_ip.is_loopback() => free_port(options.listen_ip)
+                        .map_err(|e| SwarmError::Start(format!("picking a port: {e}")))?,
+                    p => p,
+                };
+                Some(ListenerOptions {
+                    mode: ListenerMode::TcpOnly,
+                    listen_addr: SocketAddr::new(options.listen_ip, port),
+                    // A v4 address cannot be bound dual-stack.
+                    ipv4_only: options.listen_ip.is_ipv4(),
+                    announce_port: (port != 0).then_some(port),
+                    ..Default::default()
+                })
+            }
+        };
         if let Some(dir) = &options.resume_dir {
             seeding::prepare_resume_dir(dir)
                 .map_err(|e| SwarmError::Start(format!("preparing {}: {e}", dir.display())))?;
@@ -358,6 +372,11 @@ impl Swarm {
         self.cancel.cancel();
         self.session.stop().await;
     }
+}
+
+/// A TCP port free on `ip` a moment ago.
+fn free_port(ip: IpAddr) -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind((ip, 0))?.local_addr()?.port())
 }
 
 /// librqbit's limits are `u32` bytes per second; 0 means none.

@@ -538,7 +538,7 @@ fn random_seed() -> u64 {
 /// format: one bit per piece, most significant bit first, spare bits clear.
 fn full_bitfield(pieces: usize) -> Vec<u8> {
     let mut bits = vec![0xffu8; pieces.div_ceil(8)];
-    if pieces % 8 != 0 {
+    if !pieces.is_multiple_of(8) {
         if let Some(last) = bits.last_mut() {
             *last = 0xffu8 << (8 - pieces % 8);
         }
