@@ -604,3 +604,180 @@ async fn upload_limit_set_at_runtime_holds() {
     f.swarm.stop().await;
     drop((f.tracker, f.ro));
 }
+
+/// A pacman cache holds thousands of packages: seeding them all, and again
+/// after a restart, must not take long (librqbit's JSON store rewrites its
+/// whole list on every add).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_packages_start_quickly() {
+    const COUNT: usize = 1000;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let resume = tmp.path().join("resume");
+    std::fs::create_dir(&cache).unwrap();
+    let mut items = Vec::new();
+    for i in 0..COUNT {
+        let p = cache.join(format!("pkg{i}-1.0-1-any.pkg.tar.zst"));
+        std::fs::write(&p, content(1000 + i as u64, 64 * 1024 + i * 97)).unwrap();
+        let torrent = torrent_for(&p, None).0;
+        items.push(SeedItem {
+            path: p,
+            metainfo: torrent,
+            trusted: true,
+        });
+    }
+    let _ro = ReadOnlyDir::new(&cache);
+    for run in ["first start", "restart"] {
+        let t0 = Instant::now();
+        let swarm = Swarm::start(options(tmp.path(), Some(resume.clone())))
+            .await
+            .unwrap();
+        let mut seeds = Vec::new();
+        for item in &items {
+            seeds.push(swarm.seed(item.clone()).await.unwrap());
+        }
+        let added = t0.elapsed();
+        ready(&seeds).await;
+        eprintln!(
+            "{run}: {COUNT} packages added in {added:?}, all seeding after {:?}",
+            t0.elapsed()
+        );
+        assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+        swarm.stop().await;
+    }
+}
+
+/// Set for the child run of [`seeds_as_an_unprivileged_user_child`]: the
+/// directory holding `cache/` (read-only) and `state/` (the child's own).
+const CHILD_ENV: &str = "PACTOR_SEED_TEST_CHILD_DIR";
+
+/// Seeding needs no write access to the cache. Run as `nobody` (when this
+/// runs as root, whose `CAP_DAC_OVERRIDE` would write to a `0444` file
+/// anyway) or as the user running the tests: librqbit's own storage cannot
+/// open the file, `Swarm::seed` seeds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_as_an_unprivileged_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let state = root.join("state");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let path = cache.join(NAME);
+    std::fs::write(&path, content(31, (3 * MIB + 5) as usize)).unwrap();
+    std::fs::write(root.join("torrent"), torrent_for(&path, None).0).unwrap();
+    let _ro = ReadOnlyDir::new(&cache);
+    let before = untouched(&path);
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        if !have("setpriv") {
+            eprintln!("skipped: running as root and setpriv is not installed");
+            return;
+        }
+        let nobody = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "true",
+            ])
+            .status();
+        if !nobody.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: running as root and cannot become nobody");
+            return;
+        }
+        std::process::Command::new("chown")
+            .args(["nobody:nogroup", state.to_str().unwrap()])
+            .status()
+            .unwrap();
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(std::env::current_exe().unwrap());
+        c
+    } else {
+        std::process::Command::new(std::env::current_exe().unwrap())
+    };
+    let out = cmd
+        .args([
+            "--exact",
+            "seeds_as_an_unprivileged_user_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("child (root: {is_root}):\n{text}");
+    assert!(out.status.success(), "child failed");
+    assert!(text.contains("1 passed"), "the child test did not run");
+    assert!(text.contains("child: seeded"), "{text}");
+    assert_eq!(untouched(&path), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child half of seeds_as_an_unprivileged_user, which runs it"]
+async fn seeds_as_an_unprivileged_user_child() {
+    let Some(root) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else {
+        eprintln!("skipped: only seeds_as_an_unprivileged_user runs this");
+        return;
+    };
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let path = root.join("cache").join(NAME);
+    let state = root.join("state");
+    let torrent = std::fs::read(root.join("torrent")).unwrap();
+    // Writing is refused to this user.
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::PermissionDenied,
+        "uid {uid}"
+    );
+
+    let swarm = Swarm::start(options(&state, Some(state.join("resume"))))
+        .await
+        .unwrap();
+    // librqbit's own storage, as a download would use it, cannot open it.
+    let size = std::fs::metadata(&path).unwrap().len();
+    let refused = swarm
+        .add(pactor_fetch::swarm::SwarmItem {
+            filename: NAME.into(),
+            size,
+            metainfo: torrent.clone(),
+            output_dir: root.join("cache"),
+            ..Default::default()
+        })
+        .await
+        .err()
+        .expect("librqbit's storage opened a read-only file")
+        .to_string();
+    eprintln!("child: uid {uid}: librqbit's storage: {refused}");
+    assert!(refused.contains("ermission denied"), "{refused}");
+    let seed = swarm
+        .seed(SeedItem {
+            path: path.clone(),
+            metainfo: torrent,
+            trusted: false,
+        })
+        .await
+        .unwrap();
+    within(Duration::from_secs(30), seed.wait_ready())
+        .await
+        .unwrap();
+    let st = seed.stats();
+    assert_eq!(st.state, SeedState::Seeding);
+    assert_eq!(st.have, size);
+    eprintln!("child: seeded as uid {uid}: {st:?}");
+    swarm.stop().await;
+}
