@@ -10,12 +10,21 @@
 //!
 //! Wire format: the parent writes one JSON [`WirePlan`] to the child's
 //! stdin; the child writes one JSON [`WireEvent`] per line to its stdout.
+//!
+//! When `pactor-seed` runs, the plan goes to it instead (its control socket,
+//! `{"op":"fetch","plan":…}`), so that its warm DHT table and peers serve the
+//! transaction; its events come back on the socket in the same format and
+//! are read and re-verified by the same code ([`receive`]). If it is not
+//! there, pactor runs the engine itself; if it dies midway, pactor's engine
+//! takes over what it had not delivered, from the pieces already on disk.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pactor_fetch::{
     FetchError, FetchItem, FetchOutcome, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId,
@@ -28,11 +37,17 @@ use crate::ui::output;
 /// Set in the environment of the engine child (the value is the user name).
 pub const CHILD_ENV: &str = "PACTOR_ENGINE_CHILD";
 
+/// The control socket's file name in pactor-seed's runtime directory.
+pub const CONTROL_SOCKET: &str = "control.sock";
+
 /// How the engine may run.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
     /// Run the engine in a child as this user; `None`: in this process.
     pub user: Option<String>,
+    /// pactor-seed's control socket: hand the plan to the daemon when it
+    /// answers there; `None`: never.
+    pub daemon: Option<PathBuf>,
 }
 
 impl SandboxOptions {
@@ -50,8 +65,17 @@ impl SandboxOptions {
                 .clone()
                 .unwrap_or_else(|| "nobody".into())
         });
-        SandboxOptions { user }
+        // Under fakeroot (pactest) the download directory cannot really be
+        // handed to the daemon, and a test must not reach a host's daemon.
+        let daemon = (std::env::var_os("FAKEROOTKEY").is_none())
+            .then(|| seed_runtime_dir(cfg).join(CONTROL_SOCKET));
+        SandboxOptions { user, daemon }
     }
+}
+
+/// pactor-seed's runtime directory (pactor.conf `[seed]` `RuntimeDir`).
+fn seed_runtime_dir(_cfg: &crate::config::Config) -> PathBuf {
+    PathBuf::from("/run/pactor-seed")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +117,13 @@ pub struct WirePlan {
     max_download_rate: Option<u64>,
     #[serde(default)]
     swarm: Option<WireSwarm>,
+}
+
+impl WirePlan {
+    /// Where the engine is to write.
+    pub fn download_dir(&self) -> &Path {
+        &self.download_dir
+    }
 }
 
 /// One engine event as it crosses the pipe.
@@ -162,6 +193,12 @@ pub enum WireEvent {
         /// Text.
         message: String,
     },
+    /// The engine could not take the plan (pactor-seed refused it, or a
+    /// fatal error); nothing more follows.
+    Error {
+        /// Why.
+        message: String,
+    },
     /// The run's totals.
     Finish {
         /// Bytes from mirrors.
@@ -177,7 +214,7 @@ pub enum WireEvent {
     },
 }
 
-fn to_wire(plan: &FetchPlan, swarm: &SwarmSettings) -> WirePlan {
+pub(crate) fn to_wire(plan: &FetchPlan, swarm: &SwarmSettings) -> WirePlan {
     WirePlan {
         items: plan
             .items
@@ -209,7 +246,7 @@ fn to_wire(plan: &FetchPlan, swarm: &SwarmSettings) -> WirePlan {
     }
 }
 
-fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
+pub(crate) fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
     let swarm = match &w.swarm {
         Some(s) => SwarmSettings {
             enabled: s.enabled,
@@ -267,7 +304,7 @@ fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
 }
 
 /// Runs the engine for `plan`, in a sandboxed child when `opts.user` is set,
-/// without torrents.
+/// without torrents and never through pactor-seed.
 pub fn fetch(
     plan: FetchPlan,
     reporter: Arc<dyn Reporter>,
@@ -277,16 +314,28 @@ pub fn fetch(
         enabled: false,
         ..Default::default()
     };
-    fetch_with_swarm(plan, reporter, opts, swarm)
+    let opts = SandboxOptions {
+        daemon: None,
+        ..opts.clone()
+    };
+    fetch_with_swarm(plan, reporter, &opts, swarm)
 }
 
-/// [`fetch`] with the swarm for packages that have a usable torrent.
+/// [`fetch`] with the swarm for packages that have a usable torrent, handed
+/// to pactor-seed when it answers on `opts.daemon`.
 pub fn fetch_with_swarm(
     plan: FetchPlan,
     reporter: Arc<dyn Reporter>,
     opts: &SandboxOptions,
     swarm: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
+    if let Some(daemon) = opts
+        .daemon
+        .as_deref()
+        .and_then(|s| Daemon::connect(s, &plan))
+    {
+        return fetch_through_daemon(daemon, plan, reporter, opts, swarm);
+    }
     match &opts.user {
         None => fetch_here(plan, reporter, swarm),
         Some(user) => fetch_in_child(plan, reporter, user, swarm),
@@ -308,13 +357,17 @@ fn fetch_here(
                 while !crate::signals::interrupted() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-            } => Err(FetchError::Io {
-                action: "interrupted while downloading into",
-                path: dir,
-                source: std::io::Error::from(std::io::ErrorKind::Interrupted),
-            }),
+            } => Err(interrupted(dir)),
         }
     })
+}
+
+fn interrupted(dir: PathBuf) -> FetchError {
+    FetchError::Io {
+        action: "interrupted while downloading into",
+        path: dir,
+        source: std::io::Error::from(std::io::ErrorKind::Interrupted),
+    }
 }
 
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> FetchError {
@@ -379,23 +432,157 @@ fn fetch_in_child(
         .stdout
         .take()
         .ok_or_else(|| FetchError::InvalidPlan("no pipe".into()))?;
-    let mut files = Vec::new();
-    let mut failures = Vec::new();
-    let mut summary = FetchSummary::default();
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        let Ok(event) = serde_json::from_str::<WireEvent>(&line) else {
-            continue;
+    // Ctrl-C reaches the child too (same process group): it stops, and the
+    // pipe ends.
+    let mut got = receive(BufReader::new(stdout), &plan, reporter.as_ref(), &|| true);
+    let status = child
+        .wait()
+        .map_err(|e| io_err("could not wait for", &exe, e))?;
+    if !status.success() {
+        // The child died: every file it did not report failed with it.
+        got.fail_the_rest(
+            &plan,
+            &format!("the download process ended unexpectedly ({status})"),
+        );
+    }
+    got.into_result()
+}
+
+/// What an engine elsewhere (the sandboxed child, pactor-seed) reported,
+/// with every delivered file re-verified here.
+#[derive(Default)]
+struct Received {
+    files: Vec<FetchedFile>,
+    failures: Vec<(usize, FileFailure)>,
+    summary: FetchSummary,
+    /// The engine's finish event arrived: its report is complete.
+    finished: bool,
+    /// The engine's [`WireEvent::Error`].
+    error: Option<String>,
+    /// Reading stopped because `keep_going` said so.
+    stopped: bool,
+    /// Bytes shown on each started item's bar (resumed + progress −
+    /// discarded), so that an engine taking over can start from them.
+    shown: HashMap<usize, u64>,
+}
+
+impl Received {
+    /// Whether item `i` of the plan was delivered or failed.
+    fn settled(&self, i: usize) -> bool {
+        self.files.iter().any(|f| f.item.0 == i) || self.failures.iter().any(|(j, _)| *j == i)
+    }
+
+    /// Every item neither delivered nor failed fails with `why`.
+    fn fail_the_rest(&mut self, plan: &FetchPlan, why: &str) {
+        for (i, item) in plan.items.iter().enumerate() {
+            if !self.settled(i) {
+                self.failures.push((
+                    i,
+                    FileFailure {
+                        filename: item.filename.clone(),
+                        attempts: Vec::new(),
+                        note: Some(why.to_owned()),
+                    },
+                ));
+            }
+        }
+    }
+
+    fn into_result(mut self) -> Result<FetchOutcome, FetchError> {
+        self.files.sort_by_key(|f| f.item);
+        self.summary.files = self.files.len();
+        self.summary.packages = self
+            .files
+            .iter()
+            .filter(|f| f.kind == ItemKind::Package)
+            .count();
+        let outcome = FetchOutcome {
+            files: self.files,
+            summary: self.summary,
         };
-        match event {
-            WireEvent::Start { items, total } => reporter.on_start(items, total),
-            WireEvent::ItemStart {
-                item,
-                filename,
-                size,
-                resumed,
-            } => reporter.on_item_start(ItemId(item), &filename, size, resumed),
-            WireEvent::Progress { item, bytes, peer } => reporter.on_progress(
+        if self.failures.is_empty() {
+            Ok(outcome)
+        } else {
+            self.failures.sort_by_key(|(i, _)| *i);
+            Err(FetchError::Failed {
+                failures: self.failures.into_iter().map(|(_, f)| f).collect(),
+                partial: Box::new(outcome),
+            })
+        }
+    }
+}
+
+/// Reads [`WireEvent`] lines from `input` until the engine's finish (or
+/// error) event, the end of the stream or a read error, passing them on to
+/// `reporter`. A file announced as done counts only once it passes
+/// [`verify_in_parent`]. On a read timeout (a socket with one set) reading
+/// goes on while `keep_going()` holds.
+fn receive(
+    mut input: impl BufRead,
+    plan: &FetchPlan,
+    reporter: &dyn Reporter,
+    keep_going: &dyn Fn() -> bool,
+) -> Received {
+    let mut got = Received::default();
+    let mut line = Vec::new();
+    loop {
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            // What was read so far stays in `line`; read on.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                if keep_going() {
+                    continue;
+                }
+                got.stopped = true;
+                break;
+            }
+            Err(_) => break,
+        }
+        if line.last() != Some(&b'\n') {
+            // The stream ended inside a line.
+            break;
+        }
+        let event = serde_json::from_slice::<WireEvent>(&line);
+        line.clear();
+        let Ok(event) = event else { continue };
+        if handle_event(event, plan, reporter, &mut got) {
+            break;
+        }
+    }
+    got
+}
+
+/// Passes one event on; `true` when it ends the engine's report.
+fn handle_event(
+    event: WireEvent,
+    plan: &FetchPlan,
+    reporter: &dyn Reporter,
+    got: &mut Received,
+) -> bool {
+    match event {
+        WireEvent::Start { items, total } => reporter.on_start(items, total),
+        WireEvent::ItemStart {
+            item,
+            filename,
+            size,
+            resumed,
+        } => {
+            got.shown.insert(item, resumed);
+            reporter.on_item_start(ItemId(item), &filename, size, resumed)
+        }
+        WireEvent::Progress { item, bytes, peer } => {
+            if let Some(n) = got.shown.get_mut(&item) {
+                *n += bytes;
+            }
+            reporter.on_progress(
                 ItemId(item),
                 bytes,
                 if peer {
@@ -403,112 +590,355 @@ fn fetch_in_child(
                 } else {
                     SourceKind::Mirror
                 },
-            ),
-            WireEvent::Discard { item, bytes } => reporter.on_discard(ItemId(item), bytes),
-            WireEvent::Done {
-                item,
-                filename,
-                from_mirrors,
-                from_peers,
-                resumed,
-            } => {
-                let Some(planned) = plan.items.get(item).filter(|p| p.filename == filename) else {
-                    continue;
-                };
-                let path = plan.download_dir.join(&filename);
-                match verify_in_parent(&path, planned) {
-                    Ok(size) => {
-                        let f = FetchedFile {
-                            item: ItemId(item),
-                            filename,
-                            path,
-                            size,
-                            kind: planned.kind,
-                            from_mirrors,
-                            from_peers,
-                            resumed,
-                        };
-                        reporter.on_item_done(ItemId(item), &f);
-                        files.push(f);
-                    }
-                    Err(why) => {
-                        let _ = std::fs::remove_file(&path);
-                        let failure = FileFailure {
-                            filename,
-                            attempts: Vec::new(),
-                            note: Some(why),
-                        };
-                        reporter.on_item_failed(ItemId(item), &failure);
-                        failures.push(failure);
-                    }
+            )
+        }
+        WireEvent::Discard { item, bytes } => {
+            if let Some(n) = got.shown.get_mut(&item) {
+                *n = n.saturating_sub(bytes);
+            }
+            reporter.on_discard(ItemId(item), bytes)
+        }
+        WireEvent::Done {
+            item,
+            filename,
+            from_mirrors,
+            from_peers,
+            resumed,
+        } => {
+            let Some(planned) = plan.items.get(item).filter(|p| p.filename == filename) else {
+                return false;
+            };
+            if got.settled(item) {
+                return false;
+            }
+            let path = plan.download_dir.join(&filename);
+            match verify_in_parent(&path, planned) {
+                Ok(size) => {
+                    let f = FetchedFile {
+                        item: ItemId(item),
+                        filename,
+                        path,
+                        size,
+                        kind: planned.kind,
+                        from_mirrors,
+                        from_peers,
+                        resumed,
+                    };
+                    reporter.on_item_done(ItemId(item), &f);
+                    got.files.push(f);
+                }
+                Err(why) => {
+                    let _ = std::fs::remove_file(&path);
+                    let failure = FileFailure {
+                        filename,
+                        attempts: Vec::new(),
+                        note: Some(why),
+                    };
+                    reporter.on_item_failed(ItemId(item), &failure);
+                    got.failures.push((item, failure));
                 }
             }
-            WireEvent::Failed {
-                item,
+        }
+        WireEvent::Failed {
+            item,
+            filename,
+            attempts,
+            note,
+        } => {
+            if item >= plan.items.len() || got.settled(item) {
+                return false;
+            }
+            let failure = FileFailure {
                 filename,
-                attempts,
+                attempts: attempts
+                    .into_iter()
+                    .map(|(url, outcome)| SourceAttempt { url, outcome })
+                    .collect(),
                 note,
-            } => {
-                let failure = FileFailure {
-                    filename,
-                    attempts: attempts
-                        .into_iter()
-                        .map(|(url, outcome)| SourceAttempt { url, outcome })
-                        .collect(),
-                    note,
-                };
-                reporter.on_item_failed(ItemId(item), &failure);
-                failures.push(failure);
-            }
-            WireEvent::Warning { message } => reporter.on_warning(&message),
-            WireEvent::Finish {
-                from_mirrors,
-                from_peers,
-                resumed,
-                discarded,
-                elapsed_ms,
-            } => {
-                summary = FetchSummary {
-                    files: files.len(),
-                    packages: files.iter().filter(|f| f.kind == ItemKind::Package).count(),
-                    bytes_from_mirrors: from_mirrors,
-                    bytes_from_peers: from_peers,
-                    bytes_resumed: resumed,
-                    bytes_discarded: discarded,
-                    elapsed: Duration::from_millis(elapsed_ms),
-                };
-            }
+            };
+            reporter.on_item_failed(ItemId(item), &failure);
+            got.failures.push((item, failure));
+        }
+        WireEvent::Warning { message } => reporter.on_warning(&message),
+        WireEvent::Error { message } => {
+            got.error = Some(message);
+            return true;
+        }
+        WireEvent::Finish {
+            from_mirrors,
+            from_peers,
+            resumed,
+            discarded,
+            elapsed_ms,
+        } => {
+            got.summary = FetchSummary {
+                bytes_from_mirrors: from_mirrors,
+                bytes_from_peers: from_peers,
+                bytes_resumed: resumed,
+                bytes_discarded: discarded,
+                elapsed: Duration::from_millis(elapsed_ms),
+                ..Default::default()
+            };
+            got.finished = true;
+            return true;
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| io_err("could not wait for", &exe, e))?;
-    if !status.success() && files.len() + failures.len() < plan.items.len() {
-        // The child died: every file it did not report failed with it.
-        for (i, item) in plan.items.iter().enumerate() {
-            if !files.iter().any(|f| f.item.0 == i)
-                && !failures.iter().any(|f| f.filename == item.filename)
+    false
+}
+
+/// A connection to pactor-seed's control socket, with the daemon's
+/// credentials (`SO_PEERCRED`: the kernel's word, not the daemon's).
+struct Daemon {
+    stream: UnixStream,
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+impl Daemon {
+    /// Connects when the daemon answers at `socket` and can take `plan`'s
+    /// download directory; `None` (a debug line) otherwise.
+    fn connect(socket: &Path, plan: &FetchPlan) -> Option<Daemon> {
+        let stream = match UnixStream::connect(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                output::debug(&format!(
+                    "pactor-seed not used ({}: {})",
+                    socket.display(),
+                    output::strerror(&e)
+                ));
+                return None;
+            }
+        };
+        let cred =
+            match nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
             {
-                failures.push(FileFailure {
-                    filename: item.filename.clone(),
-                    attempts: Vec::new(),
-                    note: Some(format!(
-                        "the download process ended unexpectedly ({status})"
-                    )),
-                });
-            }
+                Ok(c) => c,
+                Err(e) => {
+                    output::debug(&format!("pactor-seed not used (SO_PEERCRED: {e})"));
+                    return None;
+                }
+            };
+        let uid = nix::unistd::Uid::from_raw(cred.uid());
+        if !reachable_by(&plan.download_dir, uid) {
+            output::debug(&format!(
+                "pactor-seed not used: {} is not reachable by uid {uid}",
+                plan.download_dir.display()
+            ));
+            return None;
+        }
+        Some(Daemon {
+            stream,
+            uid,
+            gid: nix::unistd::Gid::from_raw(cred.gid()),
+        })
+    }
+}
+
+/// Hands the plan to pactor-seed: the download directory becomes the
+/// daemon's (as it would the sandboxed child's), its events feed `reporter`,
+/// every file it delivers is re-verified here. If it refuses the plan or
+/// stops before its finish event, this process's engine (sandboxed as
+/// usual) takes over every file not yet delivered, from the same directory:
+/// the swarm re-checks the pieces on disk, the HTTP engine reads its resume
+/// records, so nothing finished is fetched again.
+fn fetch_through_daemon(
+    daemon: Daemon,
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    opts: &SandboxOptions,
+    swarm: SwarmSettings,
+) -> Result<FetchOutcome, FetchError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&plan.download_dir)
+        .map_err(|e| io_err("could not create", &plan.download_dir, e))?;
+    let own = nix::unistd::geteuid();
+    let handed = chown_tree(&plan.download_dir, daemon.uid, daemon.gid);
+    let local = SandboxOptions {
+        daemon: None,
+        ..opts.clone()
+    };
+    if let Err(e) = handed {
+        output::debug(&format!(
+            "pactor-seed not used: could not hand over {}: {}",
+            plan.download_dir.display(),
+            output::strerror(&e)
+        ));
+        return fetch_with_swarm(plan, reporter, &local, swarm);
+    }
+    output::debug(&format!(
+        "handing the download to pactor-seed (uid {}, own uid {own})",
+        daemon.uid
+    ));
+    let request = serde_json::json!({ "op": "fetch", "plan": to_wire(&plan, &swarm) });
+    let mut stream = daemon.stream;
+    let sent = serde_json::to_vec(&request)
+        .map_err(std::io::Error::other)
+        .and_then(|mut line| {
+            line.push(b'\n');
+            stream.write_all(&line)
+        })
+        .and_then(|()| stream.set_read_timeout(Some(Duration::from_millis(100))));
+    let got = match sent {
+        Ok(()) => receive(BufReader::new(&stream), &plan, reporter.as_ref(), &|| {
+            !crate::signals::interrupted()
+        }),
+        Err(_) => Received::default(),
+    };
+    // Closing the connection cancels whatever the daemon still runs; the
+    // pieces it wrote stay on disk.
+    drop(stream);
+    if got.stopped {
+        return Err(interrupted(plan.download_dir));
+    }
+    if got.finished {
+        return got.into_result();
+    }
+    match &got.error {
+        Some(why) => output::warning(&format!(
+            "pactor-seed did not take the download ({why}); continuing without it"
+        )),
+        None => output::warning("pactor-seed stopped during the download; continuing without it"),
+    }
+    // Back to pactor's own engine for the rest. In this process it needs the
+    // directory back; a sandboxed child gets it handed over again.
+    if local.user.is_none() {
+        let _ = chown_tree(&plan.download_dir, own, nix::unistd::getegid());
+    }
+    let ids: Vec<usize> = (0..plan.items.len())
+        .filter(|i| !got.files.iter().any(|f| f.item.0 == *i))
+        .collect();
+    let rest = FetchPlan {
+        items: ids.iter().map(|i| plan.items[*i].clone()).collect(),
+        download_dir: plan.download_dir.clone(),
+        limits: plan.limits.clone(),
+        options: plan.options.clone(),
+    };
+    let takeover = Arc::new(Takeover {
+        inner: reporter.clone(),
+        ids: ids.clone(),
+        shown: got.shown.clone(),
+    });
+    let daemon_share = got.files.iter().fold((0, 0, 0), |(m, p, r), f| {
+        (m + f.from_mirrors, p + f.from_peers, r + f.resumed)
+    });
+    let mut all = Received {
+        files: got.files,
+        ..Default::default()
+    };
+    let (outcome, failures) = match fetch_with_swarm(rest, takeover, &local, swarm) {
+        Ok(o) => (o, Vec::new()),
+        Err(FetchError::Failed { failures, partial }) => (*partial, failures),
+        Err(e) => return Err(e),
+    };
+    for mut f in outcome.files {
+        f.item = ItemId(ids.get(f.item.0).copied().unwrap_or(f.item.0));
+        all.files.push(f);
+    }
+    for f in failures {
+        let i = ids
+            .iter()
+            .copied()
+            .find(|i| plan.items[*i].filename == f.filename)
+            .unwrap_or(usize::MAX);
+        all.failures.push((i, f));
+    }
+    // The daemon's report ended early: the counts of the files it delivered
+    // are all there is of its share.
+    let s = &mut all.summary;
+    s.bytes_from_mirrors = daemon_share.0 + outcome.summary.bytes_from_mirrors;
+    s.bytes_from_peers = daemon_share.1 + outcome.summary.bytes_from_peers;
+    s.bytes_resumed = daemon_share.2 + outcome.summary.bytes_resumed;
+    s.bytes_discarded = outcome.summary.bytes_discarded;
+    s.elapsed = started.elapsed();
+    all.into_result()
+}
+
+/// Asks pactor-seed to seed `files` (verified packages in a CacheDir) at
+/// once: op "seed" on its control socket. Failing is quiet (a debug line):
+/// seeding is a service to others, never a reason to fail a transaction.
+pub fn seed_files(socket: &Path, files: &[PathBuf]) {
+    let request = serde_json::json!({
+        "op": "seed",
+        "files": files
+            .iter()
+            .map(|p| serde_json::json!({ "path": p, "trusted": true }))
+            .collect::<Vec<_>>(),
+    });
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = UnixStream::connect(socket)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        let mut line = serde_json::to_vec(&request).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        stream.write_all(&line)?;
+        let mut answer = String::new();
+        BufReader::new(&stream).read_line(&mut answer)?;
+        Ok(answer)
+    })();
+    let ok = |a: &str| {
+        serde_json::from_str::<serde_json::Value>(a)
+            .is_ok_and(|v| v.get("ok") == Some(&serde_json::Value::Bool(true)))
+    };
+    match answer {
+        Ok(a) if ok(&a) => output::debug(&format!(
+            "pactor-seed seeds {} new package file(s)",
+            files.len()
+        )),
+        Ok(a) => output::debug(&format!("pactor-seed did not take the files: {}", a.trim())),
+        Err(e) => output::debug(&format!(
+            "pactor-seed not told about the new files ({}: {})",
+            socket.display(),
+            output::strerror(&e)
+        )),
+    }
+}
+
+/// The reporter of the engine that takes over from pactor-seed: the items
+/// of the rest plan are reported under their ids in the whole plan, and an
+/// item whose bar the daemon started goes on on that bar, from what the
+/// engine found on disk.
+struct Takeover {
+    inner: Arc<dyn Reporter>,
+    ids: Vec<usize>,
+    shown: HashMap<usize, u64>,
+}
+
+impl Takeover {
+    fn id(&self, item: ItemId) -> ItemId {
+        ItemId(self.ids.get(item.0).copied().unwrap_or(item.0))
+    }
+}
+
+impl Reporter for Takeover {
+    // The total bar stands since the daemon's start.
+    fn on_start(&self, _items: usize, _total: u64) {}
+    fn on_item_start(&self, item: ItemId, filename: &str, size: Option<u64>, resumed: u64) {
+        let id = self.id(item);
+        match self.shown.get(&id.0) {
+            Some(&shown) if shown > resumed => self.inner.on_discard(id, shown - resumed),
+            Some(_) => {}
+            None => self.inner.on_item_start(id, filename, size, resumed),
         }
     }
-    summary.files = files.len();
-    summary.packages = files.iter().filter(|f| f.kind == ItemKind::Package).count();
-    let outcome = FetchOutcome { files, summary };
-    if failures.is_empty() {
-        Ok(outcome)
-    } else {
-        Err(FetchError::Failed {
-            failures,
-            partial: Box::new(outcome),
-        })
+    fn on_progress(&self, item: ItemId, bytes: u64, source: SourceKind) {
+        self.inner.on_progress(self.id(item), bytes, source);
+    }
+    fn on_discard(&self, item: ItemId, bytes: u64) {
+        self.inner.on_discard(self.id(item), bytes);
+    }
+    fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
+        let mut file = file.clone();
+        file.item = self.id(item);
+        self.inner.on_item_done(file.item, &file);
+    }
+    fn on_item_failed(&self, item: ItemId, failure: &FileFailure) {
+        self.inner.on_item_failed(self.id(item), failure);
+    }
+    fn on_mirror_benched(&self, mirror: &str, reason: &pactor_fetch::BenchReason) {
+        self.inner.on_mirror_benched(mirror, reason);
+    }
+    fn on_warning(&self, message: &str) {
+        self.inner.on_warning(message);
     }
 }
 
@@ -566,7 +996,13 @@ pub fn child_main(user: &str) -> i32 {
     }
     confine_writes(&wire.download_dir);
     let (plan, swarm) = from_wire(wire);
-    let reporter = Arc::new(PipeReporter(std::sync::Mutex::new(std::io::stdout())));
+    let stdout = std::sync::Mutex::new(std::io::stdout());
+    let reporter = Arc::new(EventReporter::new(move |line| {
+        if let Ok(mut out) = stdout.lock() {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }));
     match pactor_fetch::fetch_transaction_blocking(plan, reporter, swarm) {
         Ok(_) | Err(FetchError::Failed { .. }) => 0,
         Err(e) => {
@@ -612,19 +1048,28 @@ fn confine_writes(dir: &Path) {
     }
 }
 
-/// The child's reporter: JSON lines on stdout.
-struct PipeReporter(std::sync::Mutex<std::io::Stdout>);
+/// An engine's reporter far from the bars: each event becomes one
+/// [`WireEvent`] JSON line, given to `sink` (the child's stdout, a
+/// pactor-seed connection).
+pub(crate) struct EventReporter {
+    sink: Box<dyn Fn(String) + Send + Sync>,
+}
 
-impl PipeReporter {
-    fn send(&self, e: &WireEvent) {
-        if let (Ok(mut out), Ok(line)) = (self.0.lock(), serde_json::to_string(e)) {
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+impl EventReporter {
+    pub(crate) fn new(sink: impl Fn(String) + Send + Sync + 'static) -> Self {
+        EventReporter {
+            sink: Box::new(sink),
+        }
+    }
+
+    pub(crate) fn send(&self, e: &WireEvent) {
+        if let Ok(line) = serde_json::to_string(e) {
+            (self.sink)(line);
         }
     }
 }
 
-impl Reporter for PipeReporter {
+impl Reporter for EventReporter {
     fn on_start(&self, items: usize, total: u64) {
         self.send(&WireEvent::Start { items, total });
     }
@@ -732,6 +1177,175 @@ mod tests {
         assert_eq!(back.items, plan.items);
         assert_eq!(back.download_dir, plan.download_dir);
         assert_eq!(back.limits.max_download_rate, Some(5));
+    }
+
+    /// An engine that stops midway (the child killed, pactor-seed gone):
+    /// what it delivered and what checks out is kept, a file that does not
+    /// match the db is thrown away, the rest is left for a takeover with the
+    /// bytes its bar shows.
+    #[test]
+    fn events_are_read_and_files_checked_until_the_stream_ends() {
+        use pactor_fetch::reporter::{CollectingReporter, Event};
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (b"package a".to_vec(), b"package b".to_vec());
+        std::fs::write(tmp.path().join("a.pkg"), &a).unwrap();
+        std::fs::write(tmp.path().join("b.pkg"), b"tampered!").unwrap();
+        let sha = |data: &[u8]| {
+            let p = tmp.path().join("sha.tmp");
+            std::fs::write(&p, data).unwrap();
+            let h = pactor_fetch::verify::sha256_file(&p).unwrap();
+            std::fs::remove_file(&p).unwrap();
+            h
+        };
+        let item = |name: &str, data: &[u8]| FetchItem {
+            filename: name.into(),
+            size: Some(data.len() as u64),
+            sha256: Some(sha(data)),
+            mirrors: vec![],
+            torrent: None,
+            kind: ItemKind::Package,
+        };
+        let plan = FetchPlan {
+            items: vec![
+                item("a.pkg", &a),
+                item("b.pkg", &b),
+                item("c.pkg", &[0; 100]),
+            ],
+            download_dir: tmp.path().to_owned(),
+            limits: Limits::default(),
+            options: Default::default(),
+        };
+        let events = [
+            WireEvent::Start {
+                items: 3,
+                total: 118,
+            },
+            WireEvent::ItemStart {
+                item: 0,
+                filename: "a.pkg".into(),
+                size: Some(9),
+                resumed: 0,
+            },
+            WireEvent::Progress {
+                item: 0,
+                bytes: 9,
+                peer: true,
+            },
+            WireEvent::Done {
+                item: 0,
+                filename: "a.pkg".into(),
+                from_mirrors: 0,
+                from_peers: 9,
+                resumed: 0,
+            },
+            WireEvent::ItemStart {
+                item: 1,
+                filename: "b.pkg".into(),
+                size: Some(9),
+                resumed: 0,
+            },
+            WireEvent::Done {
+                item: 1,
+                filename: "b.pkg".into(),
+                from_mirrors: 9,
+                from_peers: 0,
+                resumed: 0,
+            },
+            WireEvent::ItemStart {
+                item: 2,
+                filename: "c.pkg".into(),
+                size: Some(100),
+                resumed: 30,
+            },
+            WireEvent::Progress {
+                item: 2,
+                bytes: 50,
+                peer: false,
+            },
+            WireEvent::Discard { item: 2, bytes: 20 },
+        ];
+        let mut stream = String::new();
+        for e in &events {
+            stream.push_str(&serde_json::to_string(e).unwrap());
+            stream.push('\n');
+        }
+        // A line cut off by the engine's death is not an event.
+        stream.push_str("{\"e\":\"Progress\",\"item\":2,");
+        let reporter = CollectingReporter::default();
+        let got = receive(stream.as_bytes(), &plan, &reporter, &|| true);
+
+        assert!(!got.finished && !got.stopped && got.error.is_none());
+        assert_eq!(got.files.len(), 1);
+        assert_eq!(got.files[0].filename, "a.pkg");
+        assert_eq!(got.files[0].from_peers, 9);
+        assert_eq!(got.failures.len(), 1);
+        assert_eq!(got.failures[0].0, 1);
+        assert!(!tmp.path().join("b.pkg").exists(), "a bad file was kept");
+        assert!(!got.settled(2));
+        assert_eq!(got.shown.get(&2), Some(&60));
+        let seen = reporter.events();
+        assert!(seen.iter().any(|e| matches!(
+            e,
+            Event::ItemDone {
+                item: ItemId(0),
+                ..
+            }
+        )));
+        assert!(seen.iter().any(|e| matches!(
+            e,
+            Event::ItemFailed {
+                item: ItemId(1),
+                ..
+            }
+        )));
+
+        let mut got = got;
+        got.fail_the_rest(&plan, "gone");
+        match got.into_result() {
+            Err(FetchError::Failed { failures, partial }) => {
+                assert_eq!(failures.len(), 2);
+                assert_eq!(failures[1].filename, "c.pkg");
+                assert_eq!(partial.summary.packages, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A takeover continues the bars the daemon started, from what the
+    /// engine found on disk, under the ids of the whole plan.
+    #[test]
+    fn takeover_reports_under_the_whole_plan_ids() {
+        use pactor_fetch::reporter::{CollectingReporter, Event};
+        let inner = Arc::new(CollectingReporter::default());
+        let t = Takeover {
+            inner: inner.clone(),
+            ids: vec![2, 5],
+            shown: HashMap::from([(2, 700)]),
+        };
+        t.on_start(2, 1000);
+        t.on_item_start(ItemId(0), "c", Some(1000), 600);
+        t.on_item_start(ItemId(1), "f", Some(10), 0);
+        t.on_progress(ItemId(0), 400, SourceKind::Mirror);
+        assert_eq!(
+            inner.events(),
+            [
+                Event::Discard {
+                    item: ItemId(2),
+                    bytes: 100
+                },
+                Event::ItemStart {
+                    item: ItemId(5),
+                    filename: "f".into(),
+                    size: Some(10),
+                    resumed: 0
+                },
+                Event::Progress {
+                    item: ItemId(2),
+                    bytes: 400,
+                    source: SourceKind::Mirror
+                },
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //!
 //! Files the plan does not cover (a `.sig` libalpm asks for anyway, a URL
 //! target) are fetched alone through the same engine.
+//!
+//! When `pactor-seed` runs, the plan is handed to it (src/sandbox.rs), and
+//! after the commit every package pactor verified and placed in the cache is
+//! handed to it for seeding at once.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,6 +56,10 @@ struct Run {
     arch: String,
     /// pactor.conf's BitTorrent settings for the plan run.
     swarm: pactor_fetch::SwarmSettings,
+    /// Verified package files handed to libalpm, for pactor-seed.
+    placed: Vec<String>,
+    /// Every CacheDir, where libalpm keeps them.
+    cachedirs: Vec<PathBuf>,
 }
 
 thread_local! {
@@ -104,6 +112,8 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "x86_64".into()),
+            placed: Vec::new(),
+            cachedirs: cfg.cachedirs.iter().map(PathBuf::from).collect(),
             swarm: {
                 let up = args
                     .value("upload-limit")
@@ -144,6 +154,31 @@ pub fn before_commit(handle: &Alpm, _ui: &Ui) {
     });
 }
 
+/// After the commit (whatever its outcome): the packages pactor verified
+/// and libalpm moved into a CacheDir are handed to pactor-seed, when it
+/// runs, to be seeded at once (no-op without `-x`).
+pub fn after_commit() {
+    let Some((placed, cachedirs, socket)) = RUN.with(|r| {
+        let mut b = r.borrow_mut();
+        let run = b.as_mut()?;
+        Some((
+            std::mem::take(&mut run.placed),
+            run.cachedirs.clone(),
+            run.sandbox.daemon.clone(),
+        ))
+    }) else {
+        return;
+    };
+    let Some(socket) = socket else { return };
+    let files: Vec<PathBuf> = placed
+        .iter()
+        .filter_map(|f| cachedirs.iter().map(|d| d.join(f)).find(|p| p.is_file()))
+        .collect();
+    if !files.is_empty() {
+        crate::sandbox::seed_files(&socket, &files);
+    }
+}
+
 fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
     // After Ctrl-C nothing more is fetched; libalpm's commit stops.
     if crate::signals::interrupted() {
@@ -169,6 +204,7 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
             .as_mut()
             .and_then(|run| run.ready.remove(&filename))
     });
+    let verified = ready.is_some();
     let path = match ready {
         Some(p) => p,
         // Not in the plan, or the engine could not deliver it verified:
@@ -188,7 +224,16 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
         },
     };
     match place(&path, &dest) {
-        Ok(()) => FetchResult::Ok,
+        Ok(()) => {
+            if verified && !filename.ends_with(".sig") {
+                RUN.with(|r| {
+                    if let Some(run) = r.borrow_mut().as_mut() {
+                        run.placed.push(filename.clone());
+                    }
+                });
+            }
+            FetchResult::Ok
+        }
         Err(e) => {
             output::error(&format!(
                 "could not move {} into {}: {}",
@@ -491,7 +536,10 @@ fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
             None => (
                 std::env::temp_dir(),
                 Limits::default(),
-                crate::sandbox::SandboxOptions { user: None },
+                crate::sandbox::SandboxOptions {
+                    user: None,
+                    daemon: None,
+                },
             ),
         }
     });

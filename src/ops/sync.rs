@@ -392,7 +392,11 @@ fn prepare_execute(
         crate::torrent::install_fetch_cb(handle, cfg, args, ui);
         crate::torrent::before_commit(handle, ui);
     }
-    if let Err(e) = handle.trans_commit() {
+    let committed = handle.trans_commit();
+    if torrent {
+        crate::torrent::after_commit();
+    }
+    if let Err(e) = committed {
         commit::report_commit_error(&e);
         return 1;
     }
