@@ -434,7 +434,13 @@ fn fetch_in_child(
         .ok_or_else(|| FetchError::InvalidPlan("no pipe".into()))?;
     // Ctrl-C reaches the child too (same process group): it stops, and the
     // pipe ends.
-    let mut got = receive(BufReader::new(stdout), &plan, reporter.as_ref(), &|| true);
+    let mut got = receive(
+        BufReader::new(stdout),
+        &plan,
+        reporter.as_ref(),
+        &|| true,
+        None,
+    );
     let status = child
         .wait()
         .map_err(|e| io_err("could not wait for", &exe, e))?;
@@ -461,6 +467,8 @@ struct Received {
     error: Option<String>,
     /// Reading stopped because `keep_going` said so.
     stopped: bool,
+    /// The engine said nothing for longer than allowed.
+    silent: bool,
     /// Bytes shown on each started item's bar (resumed + progress −
     /// discarded), so that an engine taking over can start from them.
     shown: HashMap<usize, u64>,
@@ -516,19 +524,22 @@ impl Received {
 /// error) event, the end of the stream or a read error, passing them on to
 /// `reporter`. A file announced as done counts only once it passes
 /// [`verify_in_parent`]. On a read timeout (a socket with one set) reading
-/// goes on while `keep_going()` holds.
+/// goes on while `keep_going()` holds and the engine has not been silent
+/// for `quiet_limit`.
 fn receive(
     mut input: impl BufRead,
     plan: &FetchPlan,
     reporter: &dyn Reporter,
     keep_going: &dyn Fn() -> bool,
+    quiet_limit: Option<Duration>,
 ) -> Received {
     let mut got = Received::default();
     let mut line = Vec::new();
+    let mut heard = Instant::now();
     loop {
         match input.read_until(b'\n', &mut line) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(_) => heard = Instant::now(),
             // What was read so far stays in `line`; read on.
             Err(e)
                 if matches!(
@@ -538,11 +549,15 @@ fn receive(
                         | std::io::ErrorKind::Interrupted
                 ) =>
             {
-                if keep_going() {
-                    continue;
+                if !keep_going() {
+                    got.stopped = true;
+                    break;
                 }
-                got.stopped = true;
-                break;
+                if quiet_limit.is_some_and(|limit| heard.elapsed() > limit) {
+                    got.silent = true;
+                    break;
+                }
+                continue;
             }
             Err(_) => break,
         }
@@ -611,6 +626,7 @@ fn handle_event(
             if got.settled(item) {
                 return false;
             }
+            got.shown.remove(&item);
             let path = plan.download_dir.join(&filename);
             match verify_in_parent(&path, planned) {
                 Ok(size) => {
@@ -648,6 +664,7 @@ fn handle_event(
             if item >= plan.items.len() || got.settled(item) {
                 return false;
             }
+            got.shown.remove(&item);
             let failure = FileFailure {
                 filename,
                 attempts: attempts
@@ -685,6 +702,11 @@ fn handle_event(
     }
     false
 }
+
+/// A daemon that says nothing for this long (no progress, no event) is
+/// taken for hung and left, as if it had died. The engine itself gives up a
+/// silent swarm transfer after 15 s and reports its move to HTTP.
+const DAEMON_QUIET_LIMIT: Duration = Duration::from_secs(60);
 
 /// A connection to pactor-seed's control socket, with the daemon's
 /// credentials (`SO_PEERCRED`: the kernel's word, not the daemon's).
@@ -779,9 +801,13 @@ fn fetch_through_daemon(
         })
         .and_then(|()| stream.set_read_timeout(Some(Duration::from_millis(100))));
     let got = match sent {
-        Ok(()) => receive(BufReader::new(&stream), &plan, reporter.as_ref(), &|| {
-            !crate::signals::interrupted()
-        }),
+        Ok(()) => receive(
+            BufReader::new(&stream),
+            &plan,
+            reporter.as_ref(),
+            &|| !crate::signals::interrupted(),
+            Some(DAEMON_QUIET_LIMIT),
+        ),
         Err(_) => Received::default(),
     };
     // Closing the connection cancels whatever the daemon still runs; the
@@ -797,6 +823,10 @@ fn fetch_through_daemon(
         Some(why) => output::warning(&format!(
             "pactor-seed did not take the download ({why}); continuing without it"
         )),
+        None if got.silent => output::warning(&format!(
+            "pactor-seed said nothing for {}s; continuing without it",
+            DAEMON_QUIET_LIMIT.as_secs()
+        )),
         None => output::warning("pactor-seed stopped during the download; continuing without it"),
     }
     // Back to pactor's own engine for the rest. In this process it needs the
@@ -807,6 +837,9 @@ fn fetch_through_daemon(
     let ids: Vec<usize> = (0..plan.items.len())
         .filter(|i| !got.files.iter().any(|f| f.item.0 == *i))
         .collect();
+    if ids.is_empty() {
+        return got.into_result();
+    }
     let rest = FetchPlan {
         items: ids.iter().map(|i| plan.items[*i].clone()).collect(),
         download_dir: plan.download_dir.clone(),
@@ -1272,7 +1305,7 @@ mod tests {
         // A line cut off by the engine's death is not an event.
         stream.push_str("{\"e\":\"Progress\",\"item\":2,");
         let reporter = CollectingReporter::default();
-        let got = receive(stream.as_bytes(), &plan, &reporter, &|| true);
+        let got = receive(stream.as_bytes(), &plan, &reporter, &|| true, None);
 
         assert!(!got.finished && !got.stopped && got.error.is_none());
         assert_eq!(got.files.len(), 1);
