@@ -29,7 +29,10 @@
 # sha256 before a run counts. MB = 10^6 bytes. swarm and patch-day build a
 # bridged network of namespaces (scripts/bench/hub.sh) and need opentracker
 # and transmission-daemon besides; PACTOR_BENCH_HOLD=N keeps that network up
-# N seconds after the runs, for a look inside.
+# N seconds after the runs, for a look inside. Knobs (kB/s = 1000 bytes/s):
+# PACTOR_BENCH_SEED_KBPS (4000), PACTOR_BENCH_PD_CLIENTS (8),
+# PACTOR_BENCH_PD_MIRROR_KBPS / _DOWN_KBPS / _UP_KBPS (10000/10000/5000),
+# PACTOR_BENCH_PD_TOOLS ("pactor aria2c").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,7 +45,7 @@ while (($#)); do
         --quick) quick=1; shift ;;
         --runs) runs="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "bench-x.sh: unknown option $1" >&2; exit 2 ;;
         *) scenarios+=("$1"); shift ;;
     esac

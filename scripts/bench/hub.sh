@@ -231,7 +231,7 @@ PD_CLIENTS="${PACTOR_BENCH_PD_CLIENTS:-8}"
 PD_MIRROR_KBPS="${PACTOR_BENCH_PD_MIRROR_KBPS:-10000}"
 PD_DOWN_KBPS="${PACTOR_BENCH_PD_DOWN_KBPS:-10000}"
 PD_UP_KBPS="${PACTOR_BENCH_PD_UP_KBPS:-5000}"
-PD_TOOLS=(pactor aria2c)
+read -r -a PD_TOOLS <<<"${PACTOR_BENCH_PD_TOOLS:-pactor aria2c}"
 PD_TABLE="$SB/patchday.tsv"
 
 pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
