@@ -185,6 +185,8 @@ expected="$work/expected"
         [[ -f "$f" ]] && printf '/usr/bin/%s\n' "$(basename "$f" .rs)"
     done
     printf '/usr/share/doc/\n/usr/share/doc/pactor/\n/usr/share/doc/pactor/README.md\n'
+    printf '/usr/lib/\n/usr/lib/systemd/\n/usr/lib/systemd/system/\n/usr/lib/systemd/system/pactor-seed.service\n'
+    printf '/usr/lib/sysusers.d/\n/usr/lib/sysusers.d/pactor-seed.conf\n/usr/lib/tmpfiles.d/\n/usr/lib/tmpfiles.d/pactor-seed.conf\n'
     found_man=0
     for f in "$src"/man/*.[1-8]; do
         [[ -f "$f" ]] || continue

@@ -97,6 +97,50 @@ pub struct PactorSettings {
     pub dht: bool,
     /// `LSD = no`: no local peer discovery (multicast on the LAN).
     pub lsd: bool,
+    /// The `[seed]` section: pactor-seed's settings.
+    pub seed: SeedSettings,
+}
+
+/// pactor-seed's settings (pactor.conf, `[seed]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedSettings {
+    /// `UploadLimit` in bytes per second outside every `Schedule` window
+    /// (0: none).
+    pub upload_limit: u64,
+    /// `Schedule` windows, each with its own rate; the first that holds the
+    /// current local time applies.
+    pub schedule: Vec<crate::seed::schedule::Window>,
+    /// `MaxTorrents`: at most this many packages seeded (0: no limit).
+    pub max_torrents: usize,
+    /// `ShareRatio`: stop seeding a package once its all-time upload reaches
+    /// this many times its size (0: never stop).
+    pub share_ratio: f64,
+    /// `ListenPort` for incoming peers.
+    pub listen_port: u16,
+    /// `DHT = no`: find no peers through the public DHT.
+    pub dht: bool,
+    /// `LSD = no`: no local peer discovery.
+    pub lsd: bool,
+    /// `StateDir`: resume data, DHT table, statistics, trust ledger.
+    pub state_dir: PathBuf,
+    /// `RuntimeDir`: the sockets and the lock file.
+    pub runtime_dir: PathBuf,
+}
+
+impl Default for SeedSettings {
+    fn default() -> Self {
+        SeedSettings {
+            upload_limit: 0,
+            schedule: Vec::new(),
+            max_torrents: 0,
+            share_ratio: 0.0,
+            listen_port: env::DEFAULT_SEED_PORT,
+            dht: true,
+            lsd: true,
+            state_dir: PathBuf::from(env::DEFAULT_SEED_STATE_DIR),
+            runtime_dir: PathBuf::from(env::DEFAULT_SEED_RUNTIME_DIR),
+        }
+    }
 }
 
 impl Default for PactorSettings {
@@ -113,6 +157,7 @@ impl Default for PactorSettings {
             state_dir: PathBuf::from(env::DEFAULT_STATE_DIR),
             dht: true,
             lsd: true,
+            seed: SeedSettings::default(),
         }
     }
 }
@@ -185,13 +230,17 @@ pub fn pactor_conf_path(args: &Args) -> PathBuf {
 /// Reads pactor.conf. A missing file at the default place is not an error (it
 /// holds only pactor's additions); a missing file named on the command line is.
 pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
-    let path = pactor_conf_path(args);
+    load_pactor_file(&pactor_conf_path(args), args.has("pactor-config"))
+}
+
+/// Reads pactor.conf from `path`; a missing file gives the defaults unless
+/// `must_exist`.
+pub fn load_pactor_file(path: &Path, must_exist: bool) -> Result<PactorSettings, ConfigError> {
+    let path = path.to_path_buf();
     let mut s = PactorSettings::default();
     let text = match fs_err::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !args.has("pactor-config") => {
-            return Ok(s)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(s),
         Err(e) => {
             return Err(ConfigError::PactorConfRead {
                 file: path,
@@ -218,13 +267,17 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
             section = name.to_owned();
             continue;
         }
-        if section != "options" {
-            return Err(bad(n, format!("directive '{line}' outside of [options]")));
-        }
         let (key, value) = match line.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim())),
             None => (line, None),
         };
+        if section == "seed" {
+            parse_seed_key(&mut s.seed, key, value).map_err(|m| bad(n, m))?;
+            continue;
+        }
+        if section != "options" {
+            return Err(bad(n, format!("directive '{line}' outside of [options]")));
+        }
         fn need(v: Option<&str>) -> Result<&str, String> {
             v.filter(|v| !v.is_empty())
                 .ok_or_else(|| "needs a value".to_owned())
@@ -267,6 +320,58 @@ pub fn load_pactor(args: &Args) -> Result<PactorSettings, ConfigError> {
     }
     s.file = Some(path);
     Ok(s)
+}
+
+/// One directive of the `[seed]` section (pactor-seed's settings). An
+/// unknown key is an error here: the daemon must not run with a limit it
+/// did not understand.
+fn parse_seed_key(s: &mut SeedSettings, key: &str, value: Option<&str>) -> Result<(), String> {
+    let need = || {
+        value
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("directive '{key}' needs a value"))
+    };
+    match key {
+        "UploadLimit" => s.upload_limit = parse_rate(need()?)?,
+        "Schedule" => s.schedule.push(need()?.parse()?),
+        "MaxTorrents" => {
+            let v = need()?;
+            s.max_torrents = v
+                .parse()
+                .map_err(|_| format!("invalid number '{v}' for MaxTorrents"))?;
+        }
+        "ShareRatio" => {
+            let v = need()?;
+            s.share_ratio = v
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r >= 0.0)
+                .ok_or_else(|| format!("invalid ratio '{v}' for ShareRatio"))?;
+        }
+        "ListenPort" => {
+            let v = need()?;
+            s.listen_port = v.parse().map_err(|_| format!("invalid port '{v}'"))?;
+        }
+        "DHT" => s.dht = yes_no(key, value)?,
+        "LSD" => s.lsd = yes_no(key, value)?,
+        "StateDir" => s.state_dir = absolute(key, need()?)?,
+        "RuntimeDir" => s.runtime_dir = absolute(key, need()?)?,
+        other => {
+            return Err(format!(
+                "directive '{other}' in section 'seed' not recognized"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// An absolute path for `key`.
+fn absolute(key: &str, v: &str) -> Result<PathBuf, String> {
+    if v.starts_with('/') {
+        Ok(PathBuf::from(v))
+    } else {
+        Err(format!("{key} must be an absolute path, not '{v}'"))
+    }
 }
 
 /// A yes/no directive; a bare `Key` means yes, like pacman's boolean options.

@@ -23,3 +23,12 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/pactor";
 
 /// `PACTOR_CONFIG=path`: read pactor.conf from here (like `--pactor-config`).
 pub const PACTOR_CONFIG: &str = "PACTOR_CONFIG";
+
+/// pactor-seed's state: resume data, DHT table, statistics, trust ledger.
+pub const DEFAULT_SEED_STATE_DIR: &str = "/var/lib/pactor-seed";
+
+/// pactor-seed's sockets and lock file.
+pub const DEFAULT_SEED_RUNTIME_DIR: &str = "/run/pactor-seed";
+
+/// pactor-seed's BitTorrent port (fixed, so that a firewall can open it).
+pub const DEFAULT_SEED_PORT: u16 = 6881;

@@ -12,6 +12,7 @@ pub mod mktorrent;
 pub mod ops;
 pub mod resolve;
 pub mod sandbox;
+pub mod seed;
 pub mod signals;
 pub mod torrent;
 pub mod ui;

@@ -533,6 +533,82 @@ const CONF_KEYS: &[ConfKey] = &[
     },
 ];
 
+/// The directives of pactor.conf's `[seed]` section (pactor-seed(8)).
+const SEED_KEYS: &[ConfKey] = &[
+    ConfKey {
+        key: "UploadLimit",
+        syntax: "rate",
+        default: "0 (no limit)",
+        example: "0",
+        doc: "The most pactor-seed uploads per second, over all packages, outside every `Schedule` window. See RATES.",
+        comment: "The most pactor-seed uploads per second outside every Schedule window.",
+    },
+    ConfKey {
+        key: "Schedule",
+        syntax: "[days] HH:MM-HH:MM rate",
+        default: "none",
+        example: "Mon-Fri 08:00-18:00 256K",
+        doc: "A time window with an upload rate of its own, in local time. |days| is a day (`Mon` to `Sun`), a range (`Mon-Fri`, `Sat-Mon`), a comma-separated list of these, or `*`; without it the window holds every day. A window whose end is not after its start crosses midnight and belongs to the day it starts on (`Fri 22:00-06:00` holds until Saturday 06:00); `24:00` ends a day. May be repeated: the first window that holds applies, and outside all of them `UploadLimit` does. The rate of the current window is applied every 30 seconds.",
+        comment: "A time window with its own upload rate (local time; the first that\nholds applies). Days: Mon..Sun, ranges and lists, or * (every day).\nA window may cross midnight. Repeatable.",
+    },
+    ConfKey {
+        key: "MaxTorrents",
+        syntax: "number",
+        default: "0 (no limit)",
+        example: "0",
+        doc: "Seed at most this many packages, the most recently modified first.",
+        comment: "Seed at most this many packages, newest first (0: all).",
+    },
+    ConfKey {
+        key: "ShareRatio",
+        syntax: "ratio",
+        default: "0 (no limit)",
+        example: "0",
+        doc: "Stop seeding a package once the bytes uploaded from it, over all runs, reach this many times its size (such as `2` or `0.5`).",
+        comment: "Stop seeding a package once it uploaded this many times its size\n(all-time; 0: never stop).",
+    },
+    ConfKey {
+        key: "ListenPort",
+        syntax: "port",
+        default: "6881",
+        example: "6881",
+        doc: "The TCP port on which pactor-seed accepts BitTorrent connections. It is fixed so that a firewall can open it; `0` lets the system choose a free one at each start.",
+        comment: "The port for incoming BitTorrent connections (open it in a firewall).",
+    },
+    ConfKey {
+        key: "DHT",
+        syntax: "yes|no",
+        default: "yes",
+        example: "yes",
+        doc: "Announce the seeded packages on the public BitTorrent DHT (BEP 5); the routing table is kept in `StateDir`.",
+        comment: "Announce on the public DHT.",
+    },
+    ConfKey {
+        key: "LSD",
+        syntax: "yes|no",
+        default: "yes",
+        example: "yes",
+        doc: "Announce the seeded packages on the local network by Local Service Discovery (BEP 14, multicast), so that machines on one LAN fetch from each other first.",
+        comment: "Announce on the local network by multicast (BEP 14).",
+    },
+    ConfKey {
+        key: "StateDir",
+        syntax: "/path/to/dir",
+        default: "/var/lib/pactor-seed",
+        example: "/var/lib/pactor-seed",
+        doc: "Where pactor-seed keeps its state: resume data of the seeded torrents, the DHT routing table, upload statistics and the trust ledger of files known to be good.",
+        comment: "pactor-seed's state: resume data, DHT table, statistics, trust ledger.",
+    },
+    ConfKey {
+        key: "RuntimeDir",
+        syntax: "/path/to/dir",
+        default: "/run/pactor-seed",
+        example: "/run/pactor-seed",
+        doc: "Where pactor-seed puts its sockets (`control.sock`, `status.sock`) and its lock file.",
+        comment: "pactor-seed's sockets and lock file.",
+    },
+];
+
 fn render_pactor_conf_5() -> String {
     let mut m = String::new();
     let _ = writeln!(
@@ -560,10 +636,21 @@ fn render_pactor_conf_5() -> String {
     let _ = writeln!(
         m,
         "{}",
-        roff_text("The syntax is pacman.conf's: a `[options]` section holding `Key = value` lines. Text after `#` is a comment, blank lines are ignored, and spaces around keys and values are removed. Every directive belongs in `[options]`; a directive outside it is an error, an unknown one is reported with a warning and ignored. A directive given twice replaces the earlier value, except those that may be repeated, which add to it.")
+        roff_text("The syntax is pacman.conf's: an `[options]` section for pactor and a `[seed]` section for pactor-seed(8), each holding `Key = value` lines. Text after `#` is a comment, blank lines are ignored, and spaces around keys and values are removed. A directive outside these sections is an error; an unknown directive in `[options]` is reported with a warning and ignored, one in `[seed]` is an error (the daemon does not run on settings it does not understand). A directive given twice replaces the earlier value, except those that may be repeated, which add to it.")
     );
     m.push_str(".SH OPTIONS\n");
     for k in CONF_KEYS {
+        let _ = writeln!(m, ".TP\n\\fB{}\\fR = {}", k.key, esc_inline(k.syntax));
+        let _ = writeln!(m, "{}", roff_text(k.doc));
+        let _ = writeln!(m, ".RS\n.PP\nDefault: {}.\n.RE", esc_inline(k.default));
+    }
+    m.push_str(".SH \"SEED OPTIONS\"\n");
+    let _ = writeln!(
+        m,
+        "{}",
+        roff_text("The `[seed]` section configures pactor-seed(8), the daemon that seeds the package cache. It shares the file so that one place holds every BitTorrent setting; pactor itself ignores the section. pactor-seed reads `Tracker` from `[options]` too. Send the daemon SIGHUP (`systemctl reload pactor-seed`) to apply changes; `ListenPort`, `DHT`, `LSD`, `StateDir` and `RuntimeDir` need a restart.")
+    );
+    for k in SEED_KEYS {
         let _ = writeln!(m, ".TP\n\\fB{}\\fR = {}", k.key, esc_inline(k.syntax));
         let _ = writeln!(m, "{}", roff_text(k.doc));
         let _ = writeln!(m, ".RS\n.PP\nDefault: {}.\n.RE", esc_inline(k.default));
@@ -578,7 +665,7 @@ fn render_pactor_conf_5() -> String {
     m.push_str(
         "[options]\nTorrent = yes\nTorrentServer = https://torrents.example.org/$repo/os/$arch\n",
     );
-    m.push_str("DownloadLimit = 20M\nUploadLimit = 1M\n.fi\n");
+    m.push_str("DownloadLimit = 20M\nUploadLimit = 1M\n\n[seed]\nUploadLimit = 512K\nSchedule = Mon-Fri 08:00-18:00 64K\nMaxTorrents = 200\n.fi\n");
     let _ = writeln!(
         m,
         "{}",
@@ -590,7 +677,7 @@ fn render_pactor_conf_5() -> String {
         m,
         ".TP\n\\fI/etc/pacman.conf\\fR\npacman's configuration, read through pacman\\-conf."
     );
-    m.push_str(".SH \"SEE ALSO\"\npactor(8), pacman.conf(5), pacman(8), pactor\\-mktorrent(1)\n");
+    m.push_str(".SH \"SEE ALSO\"\npactor(8), pacman.conf(5), pacman(8), pactor\\-mktorrent(1), pactor\\-seed(8)\n");
     m
 }
 
@@ -611,6 +698,20 @@ fn render_example_conf() -> String {
          [options]\n",
     );
     for k in CONF_KEYS {
+        if !k.comment.is_empty() {
+            c.push('\n');
+            for line in k.comment.lines() {
+                let _ = writeln!(c, "# {line}");
+            }
+        }
+        let _ = writeln!(c, "#{} = {}", k.key, k.example);
+    }
+    c.push_str(
+        "\n# pactor-seed(8), the daemon that seeds the package cache\n\
+         # (systemctl reload pactor-seed after a change). It reads Tracker above.\n\
+         [seed]\n",
+    );
+    for k in SEED_KEYS {
         if !k.comment.is_empty() {
             c.push('\n');
             for line in k.comment.lines() {
@@ -1387,7 +1488,7 @@ fn man_pages_render_without_warnings() {
         eprintln!("skipped: groff is not installed");
         return;
     }
-    for page in ["man/pactor.8", "man/pactor.conf.5"] {
+    for page in ["man/pactor.8", "man/pactor.conf.5", "man/pactor-seed.8"] {
         let out = Command::new("groff")
             .args(["-man", "-ww", "-z"])
             .arg(root().join(page))
@@ -1401,14 +1502,113 @@ fn man_pages_render_without_warnings() {
     }
 }
 
+// ---- pactor-seed -----------------------------------------------------------
+
+/// pactor-seed's man page and completions come from its clap definition
+/// (`pactor::seed::cli::command`), like pactor-mktorrent's.
+#[test]
+fn pactor_seed_man_page_and_completions_match_the_clap_definition() {
+    use clap_complete::{generate, Shell};
+    let mut wanted: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for (shell, file) in [
+        (Shell::Bash, "completions/pactor-seed.bash"),
+        (Shell::Zsh, "completions/pactor-seed.zsh"),
+        (Shell::Fish, "completions/pactor-seed.fish"),
+    ] {
+        let mut cmd = pactor::seed::cli::command();
+        let mut buf = Vec::new();
+        generate(shell, &mut cmd, "pactor-seed", &mut buf);
+        wanted.push((root().join(file), buf));
+    }
+    // clap_mangen's SUBCOMMANDS section points at pages of their own; the
+    // commands are documented in COMMANDS (src/seed/man_extra.roff) instead.
+    let mut page = Vec::new();
+    let man = clap_mangen::Man::new(pactor::seed::cli::command()).section("8");
+    man.render_title(&mut page).unwrap();
+    man.render_name_section(&mut page).unwrap();
+    man.render_synopsis_section(&mut page).unwrap();
+    man.render_description_section(&mut page).unwrap();
+    man.render_options_section(&mut page).unwrap();
+    wanted.push((
+        root().join("man/pactor-seed.8"),
+        pactor::seed::cli::render_man(&page),
+    ));
+    let bless = std::env::var_os("PACTOR_BLESS").is_some();
+    for (path, want) in wanted {
+        if bless {
+            fs::write(&path, &want).unwrap();
+        }
+        let have = fs::read(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of date: run PACTOR_BLESS=1 cargo test --test docs",
+            path.display()
+        );
+    }
+}
+
+/// Every option and command of pactor-seed is in its man page, and the
+/// page names every `[seed]` key's home, pactor.conf(5).
+#[test]
+fn pactor_seed_man_page_covers_options_commands_and_files() {
+    let page = fs::read_to_string(root().join("man/pactor-seed.8")).unwrap();
+    let cmd = pactor::seed::cli::command();
+    let mut longs: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    for sub in cmd.get_subcommands() {
+        assert!(
+            page.contains(&format!("pactor\\-seed\\-{}", sub.get_name()))
+                || page.contains(&format!("\\fB{}\\fR", sub.get_name()))
+                || page.contains(sub.get_name()),
+            "command {} is not in man/pactor-seed.8",
+            sub.get_name()
+        );
+        longs.extend(
+            sub.get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_owned)),
+        );
+    }
+    for l in &longs {
+        assert!(
+            page.contains(&format!("\\-\\-{}", l.replace('-', "\\-"))),
+            "--{l} is not in man/pactor-seed.8"
+        );
+    }
+    for needle in [
+        "pactor.conf",
+        "control.sock",
+        "status.sock",
+        "trusted.json",
+        "stats.json",
+        "pactor\\-seed.service",
+    ] {
+        assert!(
+            page.contains(needle),
+            "{needle} is not in man/pactor-seed.8"
+        );
+    }
+}
+
 // ---- pactor.conf -----------------------------------------------------------
 
-/// The keys `load_pactor` in src/config.rs matches on.
+/// The keys `load_pactor_file` in src/config.rs matches on.
 fn keys_parsed_by_config_rs() -> BTreeSet<String> {
+    keys_matched_in("pub fn load_pactor_file")
+}
+
+/// The keys of the `[seed]` section (`parse_seed_key` in src/config.rs).
+fn seed_keys_parsed_by_config_rs() -> BTreeSet<String> {
+    keys_matched_in("fn parse_seed_key")
+}
+
+/// The `"Key" =>` match arms of one function of src/config.rs.
+fn keys_matched_in(function: &str) -> BTreeSet<String> {
     let src = fs::read_to_string(root().join("src/config.rs")).unwrap();
     let start = src
-        .find("pub fn load_pactor")
-        .expect("load_pactor in src/config.rs");
+        .find(function)
+        .unwrap_or_else(|| panic!("{function} in src/config.rs"));
     let body = &src[start..];
     let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
     body.lines()
@@ -1450,6 +1650,85 @@ fn pactor_conf_keys_match_config_rs() {
     }
 }
 
+#[test]
+fn seed_keys_match_config_rs() {
+    let parsed = seed_keys_parsed_by_config_rs();
+    let documented: BTreeSet<String> = SEED_KEYS.iter().map(|k| k.key.to_owned()).collect();
+    assert_eq!(
+        parsed, documented,
+        "[seed] keys parsed by src/config.rs vs documented in tests/docs.rs SEED_KEYS"
+    );
+    let page = fs::read_to_string(root().join("man/pactor.conf.5")).unwrap();
+    let seed_part = &page[page.find(".SH \"SEED OPTIONS\"").expect("SEED OPTIONS")..];
+    let example = fs::read_to_string(root().join("etc/pactor.conf")).unwrap();
+    let example_seed = &example[example.find("\n[seed]\n").expect("[seed] in the example")..];
+    for key in &parsed {
+        assert!(
+            seed_part.contains(&format!(".TP\n\\fB{key}\\fR = ")),
+            "{key} is not in the SEED OPTIONS of man/pactor.conf.5"
+        );
+        assert!(
+            example_seed
+                .lines()
+                .any(|l| l.starts_with(&format!("#{key} = "))),
+            "{key} is not in the [seed] section of etc/pactor.conf"
+        );
+    }
+}
+
+#[test]
+fn seed_defaults_match_the_code() {
+    let d = pactor::config::SeedSettings::default();
+    let doc = |key: &str| SEED_KEYS.iter().find(|k| k.key == key).unwrap().default;
+    assert!(doc("UploadLimit").starts_with(&format!("{} ", d.upload_limit)));
+    assert!(d.schedule.is_empty() && doc("Schedule") == "none");
+    assert!(doc("MaxTorrents").starts_with(&format!("{} ", d.max_torrents)));
+    assert!(doc("ShareRatio").starts_with(&format!("{} ", d.share_ratio)));
+    assert_eq!(doc("ListenPort"), d.listen_port.to_string());
+    assert_eq!(doc("DHT"), if d.dht { "yes" } else { "no" });
+    assert_eq!(doc("LSD"), if d.lsd { "yes" } else { "no" });
+    assert_eq!(doc("StateDir"), d.state_dir.display().to_string());
+    assert_eq!(doc("RuntimeDir"), d.runtime_dir.display().to_string());
+}
+
+#[test]
+fn bad_seed_keys_are_errors_with_the_line() {
+    for (text, want) in [
+        (
+            "[seed]\nUploadLimit = fast\n",
+            "line 2: invalid rate unit 'fast'",
+        ),
+        (
+            "[seed]\nSchedule = Mon 08:00 1K\n",
+            "line 2: invalid time span",
+        ),
+        (
+            "[seed]\n\nMaxTorrents = -1\n",
+            "line 3: invalid number '-1'",
+        ),
+        ("[seed]\nShareRatio = -2\n", "line 2: invalid ratio '-2'"),
+        (
+            "[seed]\nStateDir = relative\n",
+            "line 2: StateDir must be an absolute path",
+        ),
+        (
+            "[seed]\nUploadLimt = 1M\n",
+            "line 2: directive 'UploadLimt' in section 'seed' not recognized",
+        ),
+    ] {
+        let e = load_conf(text).unwrap_err();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    let s = load_conf("[seed]\nUploadLimit = 1M\nSchedule = Sat,Sun 00:00-24:00 0\nSchedule = 22:00-06:00 4M\nMaxTorrents = 10\nShareRatio = 1.5\nLSD = no\n[options]\nUploadLimit = 2K\n").unwrap();
+    assert_eq!(s.upload_limit, 2048);
+    assert_eq!(s.seed.upload_limit, 1 << 20);
+    assert_eq!(s.seed.schedule.len(), 2);
+    assert_eq!(
+        (s.seed.max_torrents, s.seed.share_ratio, s.seed.lsd),
+        (10, 1.5, false)
+    );
+}
+
 fn load_conf(text: &str) -> Result<pactor::config::PactorSettings, String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pactor.conf");
@@ -1477,20 +1756,29 @@ fn example_pactor_conf_is_valid_and_states_the_defaults() {
     // Each commented line, switched on, is accepted; where the line shows the
     // default, it changes nothing.
     let mut uncommented = String::new();
+    let mut section = "";
     for line in example.lines() {
         let Some(rest) = line.strip_prefix('#') else {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = if name == "seed" { "seed" } else { "options" };
+            }
             uncommented.push_str(line);
             uncommented.push('\n');
             continue;
         };
-        let Some(k) = CONF_KEYS
+        let keys = if section == "seed" {
+            SEED_KEYS
+        } else {
+            CONF_KEYS
+        };
+        let Some(k) = keys
             .iter()
             .find(|k| rest.starts_with(&format!("{} = ", k.key)))
         else {
             continue;
         };
         let settings =
-            load_conf(&format!("[options]\n{rest}\n")).unwrap_or_else(|e| panic!("{rest}: {e}"));
+            load_conf(&format!("[{section}]\n{rest}\n")).unwrap_or_else(|e| panic!("{rest}: {e}"));
         let shows_default = k.default.starts_with(k.example)
             && !(k.key == "PacmanBin" && pactor::env::DEFAULT_PACMAN_BIN != k.example);
         if shows_default {
