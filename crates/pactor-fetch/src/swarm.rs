@@ -16,7 +16,9 @@
 //! (sparse, pieces in any order), so `output_dir` must be pactor's own
 //! directory, never a pacman CacheDir (DESIGN.md, "Shape"). A file already
 //! there is re-checked piece by piece when added: an interrupted run resumes
-//! from its verified pieces.
+//! from its verified pieces. (With [`SwarmOptions::resume_dir`] librqbit
+//! trusts a bitfield it stored instead; the caller's sha256 check of the
+//! finished file still stands.)
 //!
 //! [`Swarm::seed`] ([`seeding`]) is the other direction, for `pactor-seed`:
 //! a complete file in a pacman CacheDir, opened read-only, served to peers.

@@ -213,6 +213,12 @@ async fn restart_over_a_large_cache_reads_almost_nothing() {
             seeds.push(swarm.seed(item(p, t, true)).await.unwrap());
         }
         ready(&seeds).await;
+        let twice = swarm
+            .seed(item(&trusted[0], &torrents[0], true))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("already in the session"), "{twice}");
         let plain = swarm
             .seed(item(&untrusted, &untrusted_torrent, false))
             .await

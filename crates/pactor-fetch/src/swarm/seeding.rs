@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use librqbit::api::TorrentIdOrHash;
+use librqbit::dht::Id20;
 use librqbit::storage::StorageFactoryExt;
 use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse, ManagedTorrent, Session};
 use librqbit::{TorrentStats, TorrentStatsState};
@@ -174,6 +176,14 @@ impl Swarm {
         let torrent = torrent::parse_for_package(&item.metainfo, &filename, size)?;
         let info_hash = torrent.info_hash();
 
+        if self
+            .session
+            .get(TorrentIdOrHash::Hash(Id20::new(info_hash.0)))
+            .is_some()
+        {
+            // Before its bitfield is touched: it may be a download.
+            return Err(already_there(filename, info_hash));
+        }
         let read = Arc::new(AtomicU64::new(0));
         if let Some(dir) = &self.resume_dir {
             let job = ResumeJob {
@@ -221,10 +231,7 @@ impl Swarm {
         let handle = match response {
             AddTorrentResponse::Added(_, handle) => handle,
             AddTorrentResponse::AlreadyManaged(..) => {
-                return Err(SwarmError::Add {
-                    filename,
-                    message: format!("torrent {info_hash} is already in the session"),
-                })
+                return Err(already_there(filename, info_hash))
             }
             AddTorrentResponse::ListOnly(_) => {
                 return Err(SwarmError::Add {
@@ -354,6 +361,13 @@ impl Seed {
                 }
             }
         }
+    }
+}
+
+fn already_there(filename: String, info_hash: InfoHash) -> SwarmError {
+    SwarmError::Add {
+        filename,
+        message: format!("torrent {info_hash} is already in the session"),
     }
 }
 
