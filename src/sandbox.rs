@@ -37,9 +37,6 @@ use crate::ui::output;
 /// Set in the environment of the engine child (the value is the user name).
 pub const CHILD_ENV: &str = "PACTOR_ENGINE_CHILD";
 
-/// The control socket's file name in pactor-seed's runtime directory.
-pub const CONTROL_SOCKET: &str = "control.sock";
-
 /// How the engine may run.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
@@ -68,14 +65,14 @@ impl SandboxOptions {
         // Under fakeroot (pactest) the download directory cannot really be
         // handed to the daemon, and a test must not reach a host's daemon.
         let daemon = (std::env::var_os("FAKEROOTKEY").is_none())
-            .then(|| seed_runtime_dir(cfg).join(CONTROL_SOCKET));
+            .then(|| seed_runtime_dir(cfg).join(crate::seed::CONTROL_SOCKET));
         SandboxOptions { user, daemon }
     }
 }
 
 /// pactor-seed's runtime directory (pactor.conf `[seed]` `RuntimeDir`).
-fn seed_runtime_dir(_cfg: &crate::config::Config) -> PathBuf {
-    PathBuf::from("/run/pactor-seed")
+fn seed_runtime_dir(cfg: &crate::config::Config) -> PathBuf {
+    cfg.pactor.seed.runtime_dir.clone()
 }
 
 #[derive(Serialize, Deserialize)]

@@ -202,10 +202,12 @@ async fn connection(mut stream: UnixStream, control: bool, daemon: DaemonHandle)
                 }
                 Err(e) => json!({"error": e}),
             },
-            // HANDOFF: super::handoff::serve(req, stream, uid, daemon) once it lands.
+            // The connection is the transaction's from here on.
             "fetch" => {
-                let _ = uid;
-                json!({"error": "op 'fetch' is not available yet"})
+                if let Err(e) = super::handoff::serve(req, stream, uid, daemon).await {
+                    eprintln!("handoff from uid {uid}: {e:#}");
+                }
+                return;
             }
             other => json!({"error": format!("unknown op '{other}'")}),
         };

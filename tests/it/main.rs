@@ -16,4 +16,5 @@ mod support;
 
 mod errors;
 mod interrupt;
+mod seed_handoff;
 mod sync;

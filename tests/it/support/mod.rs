@@ -10,6 +10,7 @@ pub mod netns;
 pub mod pkg;
 pub mod run;
 pub mod sandbox;
+pub mod seed;
 
 pub use mirror::Fault;
 pub use pkg::Pkg;

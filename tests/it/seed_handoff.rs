@@ -1,0 +1,263 @@
+//! `pactor -Sx` with `pactor-seed` running: the plan goes to the daemon
+//! over its control socket, the daemon's session downloads (the mirrors as
+//! webseeds), pactor re-verifies and installs, and the new packages are
+//! seeded by the daemon at once. And when the daemon is killed midway,
+//! pactor warns, finishes with its own engine from the pieces already on
+//! disk, and the mirrors serve the packages about once in all.
+//!
+//! Both run as root (the daemon drops to `nobody`) in a private network
+//! namespace, with torrents published beside the packages. Without a daemon
+//! nothing changes (every other `-x` test).
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::seed::{write_pactor_conf, SeedDaemon};
+use crate::support::*;
+
+/// Root, a private network namespace, and the daemon's user.
+fn can_run() -> Result<(), String> {
+    netns::isolate_thread()?;
+    if nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return Err("no user nobody for the daemon".into());
+    }
+    Ok(())
+}
+
+/// A root whose pacman.conf names its CacheDir and DBPath, so that the
+/// daemon (which reads pacman.conf, not pactor's command line) watches the
+/// same cache and finds the torrents pactor keeps beside the database.
+fn seeded_root(sb: &Sandbox) -> Root {
+    let r = sb.root("pactor");
+    let conf = sb.conf_with(
+        "pacman-seed.conf",
+        &format!(
+            "CacheDir = {}/\nDBPath = {}/\n",
+            r.cachedir().display(),
+            r.dbpath().display()
+        ),
+    );
+    write_pactor_conf(sb.path());
+    r.with_conf(conf)
+}
+
+fn same_as_repo(sb: &Sandbox, r: &Root, repo: &str, f: &str) -> bool {
+    std::fs::read(r.cachedir().join(f)).ok() == std::fs::read(sb.repo_dir(repo).join(f)).ok()
+}
+
+/// given pactor-seed running and torrents published, when `pactor -Syx
+/// hello`, then the daemon downloads the three packages (its log and its
+/// counters say so), pactor installs them, and the daemon seeds them.
+#[test]
+fn sync_goes_through_the_daemon_and_new_packages_are_seeded() {
+    if let Err(why) = can_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sb = Sandbox::builder()
+        .mirrors(&[Fault::None, Fault::None])
+        .repo("demo", &greet_set())
+        .torrents()
+        .build();
+    let r = seeded_root(&sb);
+    let daemon = SeedDaemon::start(&r.conf);
+    let files: Vec<String> = greet_set()
+        .into_iter()
+        .filter(|p| p.name != "hello-doc")
+        .map(|p| p.filename())
+        .collect();
+
+    let a = r
+        .pactor(Mode::Torrent)
+        .args(["-Sy", "--noconfirm", "hello"])
+        .run();
+
+    a.assert_code(0);
+    let log = daemon.log();
+    assert!(
+        log.contains("handoff from uid 0: fetching 3 file(s)") && log.contains(": done"),
+        "pactor-seed did not run the download; its log:\n{log}\n{a}"
+    );
+    assert!(
+        !a.stderr.contains("pactor-seed"),
+        "pactor warned about the daemon:\n{a}"
+    );
+    assert_eq!(
+        r.local_summary(),
+        [
+            "greet-data 1.0-1 dependency",
+            "hello 2.0-1 explicit",
+            "libgreet 1.1-1 dependency"
+        ]
+    );
+    // The partial directory was handed to the daemon's user.
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let partial = std::fs::metadata(r.statedir().join("partial")).unwrap();
+    assert_eq!(partial.uid(), nobody.uid.as_raw());
+    for f in &files {
+        assert!(
+            same_as_repo(&sb, &r, "demo", f),
+            "{f} missing from the cache or different"
+        );
+        let size = std::fs::metadata(sb.repo_dir("demo").join(f))
+            .unwrap()
+            .len();
+        let got = sb.served(f);
+        assert!(
+            got >= size && got <= size + size / 4 + 64 * 1024,
+            "{f}: mirrors served {got} bytes for a {size}-byte package"
+        );
+    }
+    // The daemon's session received them, and seeds them now.
+    let seeding = |s: &serde_json::Value| {
+        files.iter().all(|f| {
+            s["packages"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["filename"] == f.as_str() && p["state"] == "seeding")
+            })
+        })
+    };
+    let status = daemon.wait_status(Duration::from_secs(20), seeding);
+    assert!(
+        seeding(&status),
+        "pactor-seed does not seed the new packages: {status:#}\nits log:\n{}",
+        daemon.log()
+    );
+    assert!(
+        status["downloaded"].as_u64().unwrap_or(0) > 0,
+        "the daemon's session received nothing: {status:#}"
+    );
+}
+
+const PACKAGE_BYTES: usize = 6 * 1024 * 1024;
+
+fn big_set() -> Vec<Pkg> {
+    vec![
+        Pkg::new("bigone", "1.0-1").random_file("usr/share/big/one.bin", PACKAGE_BYTES),
+        Pkg::new("bigtwo", "1.0-1").random_file("usr/share/big/two.bin", PACKAGE_BYTES),
+    ]
+}
+
+/// Bytes written so far into pactor's download directory (the swarm's
+/// files are sparse: their allocated blocks tell how far it got).
+fn written(r: &Root) -> u64 {
+    walkdir::WalkDir::new(r.statedir().join("partial"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".pkg.tar.zst"))
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+/// given pactor-seed running and two slow mirrors, when the daemon is
+/// killed (SIGKILL) while it downloads for `pactor -Syx`, then pactor warns,
+/// finishes with its own engine, installs both packages, and the mirrors
+/// serve little more than the packages' size in all: the pieces the daemon
+/// wrote were kept.
+#[test]
+fn daemon_killed_mid_download_pactor_finishes_from_its_pieces() {
+    if let Err(why) = can_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let slow = Fault::Slow {
+        bytes_per_sec: 96 * 1024,
+    };
+    let sb = Sandbox::builder()
+        .mirrors(&[slow, slow])
+        .repo("big", &big_set())
+        .torrents()
+        .build();
+    let r = seeded_root(&sb);
+    let mut daemon = SeedDaemon::start(&r.conf);
+    let files: Vec<String> = big_set().iter().map(Pkg::filename).collect();
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
+        .sum();
+
+    let mut args = r.path_args();
+    args.extend(["-Syx", "--noconfirm", "bigone", "bigtwo"].map(String::from));
+    let mut pactor = Command::new(bins::pactor())
+        .process_group(0)
+        .args(&args)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pactor");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (written(&r) as f64) < 0.3 * total as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {total} bytes written in 60 s; pactor-seed's log:\n{}",
+            written(&r),
+            daemon.log()
+        );
+        assert!(
+            pactor.try_wait().unwrap().is_none(),
+            "pactor finished before the daemon could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = daemon.log();
+    assert!(
+        log.contains("handoff from uid 0: fetching"),
+        "the download is not the daemon's; its log:\n{log}"
+    );
+    let kept = written(&r);
+    daemon.kill_hard();
+    let served_at_kill = sb.served(".pkg.tar.zst");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pactor.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = pactor.kill();
+            panic!("pactor did not finish within 120 s of the daemon's death");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = pactor.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "pactor failed after the daemon died:\n{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: pactor-seed stopped during the download; continuing without it"),
+        "no warning about the daemon's death:\n{stderr}"
+    );
+    assert_eq!(
+        r.local_summary(),
+        ["bigone 1.0-1 explicit", "bigtwo 1.0-1 explicit"]
+    );
+    for f in &files {
+        assert!(
+            same_as_repo(&sb, &r, "big", f),
+            "{f} missing from the cache or different"
+        );
+    }
+    let served = sb.served(".pkg.tar.zst");
+    eprintln!(
+        "packages {total} bytes; {kept} written when the daemon was killed, mirrors had \
+         served {served_at_kill}; {served} served in all ({:.3} copies)",
+        served as f64 / total as f64
+    );
+    assert!(
+        served <= total + total / 4,
+        "the mirrors served {served} bytes for {total} bytes of packages: the pieces \
+         the daemon wrote were fetched again"
+    );
+}
