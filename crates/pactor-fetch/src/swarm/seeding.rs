@@ -150,7 +150,10 @@ impl Swarm {
     /// [`SeedState::Checking`] at first; see [`Seed::wait_ready`].
     ///
     /// The file is opened read-only; nothing is ever written to it, and a
-    /// file found incomplete is not completed from the swarm.
+    /// file found incomplete is not completed from the swarm. A seed that
+    /// ends in [`SeedState::Error`] stays in the session, paused, until
+    /// [`Swarm::unseed`]; seeding the same torrent again before that is
+    /// refused.
     pub async fn seed(&self, item: SeedItem) -> Result<Seed, SwarmError> {
         let filename = item
             .path
