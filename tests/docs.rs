@@ -353,6 +353,7 @@ const PACTOR_8_TAIL: &[(&str, &[&str])] = &[
         "For each package it looks for a .torrent: one pactor stored before, then one from each `TorrentServer` of pactor.conf(5), then |file|`.torrent` beside the package on the repository's mirrors. Mirror operators publish these with pactor-mktorrent(1). A torrent is only a hint: it is used only when it describes exactly the file the sync database names (a single file, with the package's name and size); otherwise, and when there is none, the package is downloaded from all mirrors at once in byte ranges.",
         "Pieces come from BitTorrent peers (trackers, DHT, local peer discovery) and from every `Server` of the package's repository in pacman.conf, which act as web seeds, so a download starts at once even when nobody seeds. Slow, stalled or failing sources get less of the work; one dead mirror does not stall the transaction.",
         "Every file is checked against the size and SHA-256 sum in the sync database before it is moved into the package cache, and libalpm checks signatures as usual; a bad torrent or a lying peer costs time, never a broken install. Unfinished downloads are kept in pactor's state directory, never as `.part` files in the cache, and the next run continues where the last one stopped. A download that fails names the package and every source that was tried.",
+        "When pactor-seed(8) runs, pactor hands it the downloads through its control socket (`control.sock` in the `RuntimeDir` of pactor.conf(5)'s `[seed]` section), so that its DHT routing table and its peers, already known, serve the transaction. The unfinished downloads directory is handed to the daemon's user for the time, as to pacman's `DownloadUser`; pactor shows the progress in its own bars and checks every file itself before it goes into the cache. If the daemon is not running, pactor downloads by itself; if it stops during the download, pactor says so and finishes by itself from the pieces already on disk. Packages pactor placed in the cache are then handed to the daemon, which seeds them at once.",
         "Rates are limited by `DownloadLimit` and `UploadLimit` in pactor.conf(5).",
     ]),
     ("USE WITH MAKEPKG AND AUR HELPERS", &[
@@ -370,9 +371,10 @@ const PACTOR_8_TAIL: &[(&str, &[&str])] = &[
         "`/etc/pactor.conf`: pactor's own settings, beside pacman.conf (see pactor.conf(5)).",
         "`/var/lib/pactor/`: pactor's state: stored torrents and unfinished downloads (`StateDir`).",
         "`/var/cache/pacman/pkg/`: the package cache, as configured in pacman.conf.",
+        "`/run/pactor-seed/control.sock`: pactor-seed(8)'s control socket, where pactor hands it the downloads of `-x` (`RuntimeDir`).",
     ]),
     ("SEE ALSO", &[
-        "pacman(8), pacman.conf(5), pactor.conf(5), pactor-mktorrent(1), alpm-hooks(5), makepkg(8), libalpm(3)",
+        "pacman(8), pacman.conf(5), pactor.conf(5), pactor-mktorrent(1), pactor-seed(8), alpm-hooks(5), makepkg(8), libalpm(3)",
     ]),
 ];
 
@@ -604,7 +606,7 @@ const SEED_KEYS: &[ConfKey] = &[
         syntax: "/path/to/dir",
         default: "/run/pactor-seed",
         example: "/run/pactor-seed",
-        doc: "Where pactor-seed puts its sockets (`control.sock`, `status.sock`) and its lock file.",
+        doc: "Where pactor-seed puts its sockets (`control.sock`, `status.sock`) and its lock file. pactor looks for `control.sock` here to hand the daemon the downloads of `-x`.",
         comment: "pactor-seed's sockets and lock file.",
     },
 ];
@@ -648,7 +650,7 @@ fn render_pactor_conf_5() -> String {
     let _ = writeln!(
         m,
         "{}",
-        roff_text("The `[seed]` section configures pactor-seed(8), the daemon that seeds the package cache. It shares the file so that one place holds every BitTorrent setting; pactor itself ignores the section. pactor-seed reads `Tracker` from `[options]` too. Send the daemon SIGHUP (`systemctl reload pactor-seed`) to apply changes; `ListenPort`, `DHT`, `LSD`, `StateDir` and `RuntimeDir` need a restart.")
+        roff_text("The `[seed]` section configures pactor-seed(8), the daemon that seeds the package cache. It shares the file so that one place holds every BitTorrent setting; pactor itself reads only `RuntimeDir` from it, to find the daemon and hand it the downloads of `-x`. pactor-seed reads `Tracker` from `[options]` too. Send the daemon SIGHUP (`systemctl reload pactor-seed`) to apply changes; `ListenPort`, `DHT`, `LSD`, `StateDir` and `RuntimeDir` need a restart.")
     );
     for k in SEED_KEYS {
         let _ = writeln!(m, ".TP\n\\fB{}\\fR = {}", k.key, esc_inline(k.syntax));
