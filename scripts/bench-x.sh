@@ -284,21 +284,26 @@ run_tool() { # scenario set tool run
     local sc="$1" set="$2" tool="$3" r="$SB/run-$1-$3-$4" rc=0 t0 t1 mark=""
     prepare_root "$r" "$set"
     mapfile -t cmd < <(tool_cmd "$tool" "$r" "$set")
+    local seeds=""
     ((${#MIRROR_LOGS[@]})) && mark="$(log_mark)"
+    ((${#SEEDERS[@]})) && seeds="$(seeder_tx)"
     t0="$(date +%s.%N)"
     "${RUN_NS[@]}" timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" >"$r/out.log" 2>&1 || rc=$?
     t1="$(date +%s.%N)"
     local bytes served="" src=""
     [[ -n $mark ]] && served="$(log_bytes "$mark")"
     [[ $tool == pactor ]] && src="$(pactor_summary "$r/out.log")"
+    [[ -n $seeds ]] && seeds="$(seeder_sent "$seeds")"
     local wall
     wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')"
     if ((rc == 0)) && bytes="$(verify "$set" "$r/cache")"; then
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$wall" "$bytes" "$served" "$src" >>"$RESULTS"
-        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok%s%s\n' "$tool" "$4" "$wall" "$bytes" \
-            "${served:+; mirrors sent $served bytes}" "${src:+; pactor: $src MiB from peers/mirrors}"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$wall" "$bytes" "$served" "$src" \
+            "$seeds" >>"$RESULTS"
+        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok%s%s%s\n' "$tool" "$4" "$wall" "$bytes" \
+            "${served:+; mirrors sent $served bytes}" "${src:+; pactor: $src MiB from peers/mirrors}" \
+            "${seeds:+; seeders sent (MB) $seeds}"
     else
-        printf '%s\t%s\t%s\tFAIL\t0\t%s\t%s\n' "$sc" "$tool" "$4" "$served" "$src" >>"$RESULTS"
+        printf '%s\t%s\t%s\tFAIL\t0\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$served" "$src" "$seeds" >>"$RESULTS"
         printf '  %-7s run %d: FAILED (exit %d or sha256 mismatch); last output:\n' "$tool" "$4" "$rc"
         tail -5 "$r/out.log" | sed 's/^/    /'
     fi
@@ -347,11 +352,11 @@ limits = dict(kv.split("=") for kv in sys.argv[2].strip(",").split(",") if kv)
 order = []
 res = {}
 src = {}
-for sc, tool, run, t, b, served, pm in rows:
+for sc, tool, run, t, b, served, pm, seeds in (r + [""] * (8 - len(r)) for r in rows):
     if sc not in order: order.append(sc)
     res.setdefault((sc, tool), []).append(None if t == "FAIL" else (float(t), int(b)))
     if served:
-        src.setdefault((sc, tool), []).append((served, pm))
+        src.setdefault((sc, tool), []).append((served, pm, seeds))
 print("| scenario | tool | wall s | MB | MB/s | of limit | pactor vs it |")
 print("|---|---|---:|---:|---:|---:|---:|")
 for sc in order:
@@ -374,11 +379,11 @@ for sc in order:
         print(f"| {sc} | {tool}{note} | {t:.2f} | {b/1e6:.1f} | {mbs:.2f} | {mbs/float(limits[sc]):.0%} of {limits[sc]} | {vs} |")
 if src:
     print("\nWhere the bytes came from (mirrors: package bytes in the nginx access logs; pactor: its summary line)\n")
-    print("| scenario | tool | run | MB from mirrors (nginx) | pactor: MiB from peers / mirrors |")
-    print("|---|---|---:|---:|---|")
+    print("| scenario | tool | run | MB from mirrors (nginx) | pactor: MiB from peers / mirrors | MB sent by each seeder (veth) |")
+    print("|---|---|---:|---:|---|---|")
     for (sc, tool), l in src.items():
-        for i, (served, pm) in enumerate(l, 1):
-            print(f"| {sc} | {tool} | {i} | {int(served)/1e6:.1f} | {pm.replace(' ', ' / ') if tool == 'pactor' else ''} |")
+        for i, (served, pm, seeds) in enumerate(l, 1):
+            print(f"| {sc} | {tool} | {i} | {int(served)/1e6:.1f} | {pm.replace(' ', ' / ') if tool == 'pactor' else ''} | {seeds} |")
 PY
 fi
 pd_report

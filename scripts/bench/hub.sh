@@ -174,6 +174,29 @@ seed_aria2() { # name addr set
     server_pids+=($!)
 }
 
+# Bytes each seeder sent, from the TX counter of its veth (everything it
+# sent: mostly pieces, some protocol and tracker traffic).
+SEEDERS=() # "name id kind"
+seeder_tx() { # -> "b0,b1,..." now
+    local n id k
+    for n in "${SEEDERS[@]}"; do
+        read -r n id k <<<"$n"
+        ip -n "$(hub_ns "$n")" -s link show "${TAG}a$id" | awk '/TX:/ { getline; print $1 }'
+    done | paste -sd,
+}
+seeder_sent() { # before -> "kind X.X, ..." MB since before
+    local -a before now
+    IFS=, read -r -a before <<<"$1"
+    IFS=, read -r -a now <<<"$(seeder_tx)"
+    local i n id k out=()
+    for i in "${!SEEDERS[@]}"; do
+        read -r n id k <<<"${SEEDERS[$i]}"
+        out+=("$k $(awk -v a="${before[$i]}" -v b="${now[$i]}" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')")
+    done
+    local IFS=,
+    echo "${out[*]}" | sed 's/,/, /g'
+}
+
 pactor_summary() { # log -> "peers_MiB mirrors_MiB" from pactor's summary line, or "- -"
     sed -n 's/.* \([0-9.]*\) MiB from peers, \([0-9.]*\) MiB from mirrors.*/\1 \2/p' "$1" | tail -1 | grep . || echo "- -"
 }
@@ -206,6 +229,7 @@ scenario_swarm() {
     seed_transmission s0 "$HNET.30" "$set"
     seed_aria2 s1 "$HNET.31" "$set"
     seed_aria2 s2 "$HNET.32" "$set"
+    SEEDERS=("s0 30 transmission" "s1 31 aria2c" "s2 32 aria2c")
     say "swarm: mirrors ${SWARM_MIRRORS[*]} kB/s, added delay $DELAY; seeders transmission-daemon, aria2c, aria2c at $SEED_KBPS kB/s upload each; opentracker; limit ${LIMIT[$sc]} MB/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
     LOADS+=("$sc: $(cut -d' ' -f1-3 /proc/loadavg)")
     mapfile -t hashes <"$SB/$set.hashes"
@@ -218,7 +242,7 @@ scenario_swarm() {
     for ((run = 1; run <= runs; run++)); do
         for tool in pactor pacman aria2c; do run_tool "$sc" "$set" "$tool" "$run"; done
     done
-    RUN_NS=() SWARM=0
+    RUN_NS=() SWARM=0 SEEDERS=()
     hub_hold
     hub_teardown
 }
