@@ -363,6 +363,12 @@ impl Daemon {
             }
         };
         let trusted = self.ledger.trusts(&c.path, c.stamp);
+        if !trusted {
+            // Not vouched for with this size and mtime: a bitfield librqbit
+            // kept from an earlier check of another version of the file must
+            // not stand in for a check of this one.
+            self.forget_bitfield(&metainfo);
+        }
         let item = SeedItem {
             path: c.path.clone(),
             metainfo,
@@ -389,6 +395,26 @@ impl Daemon {
                 crate::ui::output::warning(&format!("not seeding {}: {e}", c.filename));
                 self.rejected.insert(c.path, c.stamp);
             }
+        }
+    }
+
+    /// Removes librqbit's stored have-bitfield of a torrent
+    /// (`<StateDir>/resume/<infohash>.bitv`), so that the next add hashes
+    /// the whole file.
+    fn forget_bitfield(&self, metainfo: &[u8]) {
+        let Ok(meta) = pactor_fetch::torrent::Metainfo::from_bytes(metainfo) else {
+            return;
+        };
+        let bitv = self
+            .cfg
+            .seed
+            .state_dir
+            .join("resume")
+            .join(format!("{}.bitv", meta.info_hash().to_hex()));
+        match std::fs::remove_file(&bitv) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => crate::ui::output::warning(&format!("removing {}: {e}", bitv.display())),
         }
     }
 
@@ -501,7 +527,7 @@ impl Daemon {
 
     /// SIGHUP: reads the configuration again; a bad one keeps the old.
     async fn reload(&mut self, opts: &cli::Options) {
-        let new = match SeedConfig::load(opts) {
+        let new = match SeedConfig::reload(opts, &self.cfg) {
             Ok(c) => c,
             Err(e) => {
                 crate::ui::output::error(&format!("{e} (keeping the previous configuration)"));

@@ -54,6 +54,40 @@ impl SeedConfig {
     /// Reads pactor.conf (`--config`, else beside pacman.conf) and
     /// pacman.conf (through pacman-conf, as pactor does).
     pub fn load(opts: &cli::Options) -> Result<SeedConfig, ConfigError> {
+        let (pactor_conf, pactor) = Self::read_pactor(opts)?;
+        let cfg = Self::read_pacman(opts, &pactor)?;
+        Ok(Self::assemble(pactor_conf, pactor, &cfg))
+    }
+
+    /// For SIGHUP: pactor.conf must be good (else the caller keeps the old
+    /// configuration); if pacman.conf cannot be read again (pacman-conf out
+    /// of the daemon user's reach), the CacheDirs stay as they were.
+    pub fn reload(opts: &cli::Options, old: &SeedConfig) -> Result<SeedConfig, ConfigError> {
+        let (pactor_conf, pactor) = Self::read_pactor(opts)?;
+        match Self::read_pacman(opts, &pactor) {
+            Ok(cfg) => Ok(Self::assemble(pactor_conf, pactor, &cfg)),
+            Err(e) => {
+                output::warning(&format!(
+                    "could not read pacman.conf again ({e}); keeping the CacheDirs"
+                ));
+                let mut new = old.clone();
+                new.pactor_conf = pactor_conf;
+                new.seed = pactor.seed;
+                new.trackers = trackers(&pactor.trackers);
+                Ok(new)
+            }
+        }
+    }
+
+    /// Only the `[seed]` section, for the commands that talk to a running
+    /// daemon (they need its RuntimeDir, not pacman.conf).
+    pub fn load_seed_settings(opts: &cli::Options) -> Result<SeedSettings, ConfigError> {
+        Ok(Self::read_pactor(opts)?.1.seed)
+    }
+
+    fn read_pactor(
+        opts: &cli::Options,
+    ) -> Result<(PathBuf, crate::config::PactorSettings), ConfigError> {
         let pactor_conf = opts.config.clone().unwrap_or_else(|| {
             opts.pacman_config
                 .parent()
@@ -61,6 +95,13 @@ impl SeedConfig {
                 .join(crate::env::PACTOR_CONF_NAME)
         });
         let pactor = crate::config::load_pactor_file(&pactor_conf, opts.config.is_some())?;
+        Ok((pactor_conf, pactor))
+    }
+
+    fn read_pacman(
+        opts: &cli::Options,
+        pactor: &crate::config::PactorSettings,
+    ) -> Result<crate::config::Config, ConfigError> {
         let argv = [
             "-S".to_owned(),
             "--config".to_owned(),
@@ -69,18 +110,21 @@ impl SeedConfig {
         let args = crate::cli::parse("pactor", &argv).map_err(|e| {
             ConfigError::PacmanConf(format!("{}: {e:?}", opts.pacman_config.display()))
         })?;
-        let cfg = crate::config::load(&args, pactor.clone())?;
-        Ok(SeedConfig {
+        crate::config::load(&args, pactor.clone())
+    }
+
+    fn assemble(
+        pactor_conf: PathBuf,
+        pactor: crate::config::PactorSettings,
+        cfg: &crate::config::Config,
+    ) -> SeedConfig {
+        SeedConfig {
             pactor_conf,
             seed: pactor.seed.clone(),
-            trackers: pactor
-                .trackers
-                .iter()
-                .filter_map(|t| Url::parse(t).ok())
-                .collect(),
+            trackers: trackers(&pactor.trackers),
             cachedirs: cfg.cachedirs.iter().map(PathBuf::from).collect(),
-            torrents_dir: crate::torrent::state_dir(&cfg).join("torrents"),
-        })
+            torrents_dir: crate::torrent::state_dir(cfg).join("torrents"),
+        }
     }
 
     /// The engine settings the daemon's session runs with (also what
@@ -107,6 +151,10 @@ impl SeedConfig {
     pub fn status_socket(&self) -> PathBuf {
         self.seed.runtime_dir.join(STATUS_SOCKET)
     }
+}
+
+fn trackers(list: &[String]) -> Vec<Url> {
+    list.iter().filter_map(|t| Url::parse(t).ok()).collect()
 }
 
 /// What the socket server and the handoff ask of the daemon's main loop.
@@ -183,24 +231,37 @@ where
         Ok(o) => o,
         Err(code) => return code,
     };
-    let cfg = match SeedConfig::load(&opts) {
-        Ok(c) => c,
-        Err(e) => {
-            output::error(&e.to_string());
-            return 1;
-        }
-    };
-    match &opts.action {
-        cli::Action::Run { user } => match daemon::run(opts.clone(), cfg, user.as_deref()) {
-            Ok(()) => 0,
+    let seed = match &opts.action {
+        cli::Action::Run { .. } => None,
+        _ => match SeedConfig::load_seed_settings(&opts) {
+            Ok(s) => Some(s),
             Err(e) => {
-                output::error(&format!("{e:#}"));
-                1
+                output::error(&e.to_string());
+                return 1;
             }
         },
+    };
+    let runtime = seed.map(|s| s.runtime_dir).unwrap_or_default();
+    match &opts.action {
+        cli::Action::Run { user } => {
+            let cfg = match SeedConfig::load(&opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    output::error(&e.to_string());
+                    return 1;
+                }
+            };
+            match daemon::run(opts.clone(), cfg, user.as_deref()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    output::error(&format!("{e:#}"));
+                    1
+                }
+            }
+        }
         cli::Action::Status { json } => {
             let req = serde_json::json!({"op": "status"});
-            match status::request(&cfg.status_socket(), &req) {
+            match status::request(&runtime.join(STATUS_SOCKET), &req) {
                 Ok(v) if *json => {
                     output::print(&format!("{v}\n"));
                     0
@@ -230,7 +291,7 @@ where
                 })
                 .collect();
             let req = serde_json::json!({"op": "seed", "files": files});
-            match status::request(&cfg.control_socket(), &req) {
+            match status::request(&runtime.join(CONTROL_SOCKET), &req) {
                 Ok(_) => 0,
                 Err(e) => {
                     output::error(&e.to_string());
