@@ -143,3 +143,39 @@ fn makepkg_builds_and_pactor_installs_the_package() {
     let status = cmd.status().unwrap();
     assert!(status.success(), "scripts/makepkg-test.sh failed: {status}");
 }
+
+/// pactor-seed's systemd unit, sysusers.d and tmpfiles.d files exist and
+/// the PKGBUILD installs each to its place under /usr/lib.
+#[test]
+fn pkgbuild_installs_the_seed_unit_files() {
+    let text = pkgbuild();
+    for (file, dest) in [
+        (
+            "etc/systemd/pactor-seed.service",
+            "usr/lib/systemd/system/pactor-seed.service",
+        ),
+        (
+            "etc/sysusers.d/pactor-seed.conf",
+            "usr/lib/sysusers.d/pactor-seed.conf",
+        ),
+        (
+            "etc/tmpfiles.d/pactor-seed.conf",
+            "usr/lib/tmpfiles.d/pactor-seed.conf",
+        ),
+    ] {
+        assert!(root().join(file).is_file(), "{file} is missing");
+        let line = format!("install -Dm644 {file} \"$pkgdir/{dest}\"");
+        assert!(
+            text.contains(&line),
+            "PKGBUILD does not install {file}: want `{line}`"
+        );
+    }
+    let sysusers = fs::read_to_string(root().join("etc/sysusers.d/pactor-seed.conf")).unwrap();
+    assert!(sysusers
+        .lines()
+        .any(|l| l.starts_with("u pactor-seed - ") && l.ends_with(" /var/lib/pactor-seed")));
+    let tmpfiles = fs::read_to_string(root().join("etc/tmpfiles.d/pactor-seed.conf")).unwrap();
+    assert!(tmpfiles
+        .lines()
+        .any(|l| l == "d /var/lib/pactor-seed 0750 pactor-seed pactor-seed -"));
+}

@@ -838,3 +838,49 @@ fn systemd_unit_verifies() {
         "systemd-analyze verify: {o:?}"
     );
 }
+
+/// `MaxTorrents` seeds the newest packages only; `ShareRatio` stops a
+/// package once it uploaded its share (checked on the next scan, which a
+/// change in the cache starts at once).
+#[test]
+fn max_torrents_and_share_ratio_are_enforced() {
+    if !need(&["aria2c", "opentracker"]) {
+        return;
+    }
+    let sb = Sandbox::new("MaxTorrents = 1\nShareRatio = 1");
+    let (old, new) = ("old-1-1-any.pkg.tar.zst", "new-1-1-any.pkg.tar.zst");
+    let data = content(21, (3 * MIB + 99) as usize);
+    std::fs::write(sb.cache().join(old), content(20, 200_000)).unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(sb.cache().join(old))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+    sb.add_torrent(old, None);
+    std::fs::write(sb.cache().join(new), &data).unwrap();
+    let hash = sb.add_torrent(new, None).1;
+    let (_tracker, url) = start_tracker(sb.dir(), &[hash]);
+    let (torrent, _) = sb.add_torrent(new, Some(&url));
+    let daemon = sb.start();
+    sb.wait_seeding(&[new], Duration::from_secs(30));
+    assert_eq!(
+        sb.states(),
+        vec![(new.to_owned(), "seeding".to_owned())],
+        "MaxTorrents = 1 seeds the newest package only"
+    );
+    assert!(wait_until(Duration::from_secs(30), || tracker_has_seeder(
+        &url, hash
+    )));
+    let (mut leecher, out) = start_leecher(sb.dir(), "ratio", &torrent, 20);
+    leecher.wait(Duration::from_secs(60));
+    assert_eq!(std::fs::read(out.join(new)).unwrap_or_default(), data);
+    // Any change in the cache starts a scan: `new` reached ratio 1, so the
+    // one slot goes to `old`.
+    std::fs::write(sb.cache().join("unrelated.txt"), b"x").unwrap();
+    let moved = wait_until(Duration::from_secs(5), || {
+        sb.states() == vec![(old.to_owned(), "seeding".to_owned())]
+    });
+    assert!(moved, "after ratio 1: {:?}\n{}", sb.status(), daemon.log());
+}
