@@ -142,9 +142,9 @@ struct Daemon {
     before: Totals,
     /// Bytes uploaded this run by seeds since removed, per package.
     removed_uploads: HashMap<String, u64>,
-    /// Files that could not be seeded, with the stamp they had: not tried
-    /// again until they change.
-    rejected: HashMap<PathBuf, Stamp>,
+    /// Files that could not be seeded, with the stamps they and their
+    /// torrent had: not tried again until one of them changes.
+    rejected: HashMap<PathBuf, (Stamp, Stamp)>,
     started: Instant,
     limit: Option<u64>,
 }
@@ -316,7 +316,7 @@ impl Daemon {
         let s = &self.cfg.seed;
         let mut want: Vec<Candidate> = Vec::new();
         for c in candidates {
-            if self.rejected.get(&c.path) == Some(&c.stamp) {
+            if self.rejected.get(&c.path) == Some(&(c.stamp, c.torrent_stamp)) {
                 continue;
             }
             if s.share_ratio > 0.0
@@ -358,7 +358,8 @@ impl Daemon {
             Ok(m) => m,
             Err(e) => {
                 crate::ui::output::warning(&format!("{}: {e}", c.torrent.display()));
-                self.rejected.insert(c.path.clone(), c.stamp);
+                self.rejected
+                    .insert(c.path.clone(), (c.stamp, c.torrent_stamp));
                 return;
             }
         };
@@ -393,7 +394,7 @@ impl Daemon {
             }
             Err(e) => {
                 crate::ui::output::warning(&format!("not seeding {}: {e}", c.filename));
-                self.rejected.insert(c.path, c.stamp);
+                self.rejected.insert(c.path, (c.stamp, c.torrent_stamp));
             }
         }
     }
@@ -456,8 +457,12 @@ impl Daemon {
         }
         for (name, why) in failed {
             if let Some(s) = self.seeds.get(&name) {
-                let (path, stamp, trusted) = (s.cand.path.clone(), s.cand.stamp, s.trusted);
-                self.rejected.insert(path.clone(), stamp);
+                let (path, stamps, trusted) = (
+                    s.cand.path.clone(),
+                    (s.cand.stamp, s.cand.torrent_stamp),
+                    s.trusted,
+                );
+                self.rejected.insert(path.clone(), stamps);
                 if trusted {
                     self.ledger.retain(|p| p != path);
                 }

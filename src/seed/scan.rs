@@ -24,6 +24,8 @@ pub struct Candidate {
     pub stamp: Stamp,
     /// Its torrent.
     pub torrent: PathBuf,
+    /// The torrent's size and mtime (a new torrent is worth a new try).
+    pub torrent_stamp: Stamp,
 }
 
 /// Whether `name` is a package file (not a signature, not a partial).
@@ -60,15 +62,17 @@ pub fn scan(cachedirs: &[PathBuf], torrents_dir: &Path) -> Vec<Candidate> {
                 continue;
             }
             let torrent = torrents_dir.join(format!("{name}.torrent"));
-            if !torrent.is_file() {
+            let Some(torrent_meta) = std::fs::metadata(&torrent).ok().filter(|m| m.is_file())
+            else {
                 continue;
-            }
+            };
             seen.insert(name.clone());
             out.push(Candidate {
                 filename: name,
                 path,
                 stamp: Stamp::of(&meta),
                 torrent,
+                torrent_stamp: Stamp::of(&torrent_meta),
             });
         }
     }
