@@ -121,6 +121,11 @@ impl WirePlan {
     pub fn download_dir(&self) -> &Path {
         &self.download_dir
     }
+
+    /// The file names it is to write there.
+    pub fn filenames(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|i| i.filename.as_str())
+    }
 }
 
 /// One engine event as it crosses the pipe.

@@ -52,7 +52,7 @@ pub async fn serve(
         let _ = sink.send(Some(line));
     }));
 
-    match accept(&request) {
+    match accept(&request, &daemon.settings().state_dir) {
         Err(why) => {
             eprintln!("handoff from uid {peer_uid} refused: {why}");
             reporter.send(&WireEvent::Error { message: why });
@@ -98,15 +98,40 @@ pub async fn serve(
     Ok(())
 }
 
-/// The plan of an op `fetch`, if the daemon may run it.
-fn accept(request: &Value) -> Result<WirePlan, String> {
+/// The plan of an op `fetch`, if the daemon may run it: into a directory
+/// handed to it, outside its own state directory `state`, and only package
+/// files and their signatures, so that no plan can make it overwrite its
+/// own files (trust ledger, DHT table) or write outside the directory.
+fn accept(request: &Value, state: &Path) -> Result<WirePlan, String> {
     let plan = request
         .get("plan")
         .ok_or("op 'fetch' needs a \"plan\"")?
         .clone();
     let wire: WirePlan = serde_json::from_value(plan).map_err(|e| format!("invalid plan: {e}"))?;
-    may_write(wire.download_dir())?;
+    let dir = wire.download_dir();
+    may_write(dir)?;
+    if !state.as_os_str().is_empty() && dir.starts_with(state) {
+        return Err(format!(
+            "{} is inside pactor-seed's state directory",
+            dir.display()
+        ));
+    }
+    if let Some(bad) = wire.filenames().find(|f| !is_package_file(f)) {
+        return Err(format!("'{bad}' is not a package file name"));
+    }
     Ok(wire)
+}
+
+/// A package (`*.pkg.tar.*`) or its signature, as a plain file name.
+fn is_package_file(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !name.contains('\0')
+        && name.contains(".pkg.tar")
+        && !name.ends_with(".part")
+        && !name.ends_with(".resume")
+        && !name.ends_with(".torrent")
 }
 
 /// The daemon writes only into a directory handed to it: a real directory
@@ -171,7 +196,38 @@ mod tests {
 
     #[test]
     fn a_request_without_a_plan_is_refused() {
-        assert!(accept(&serde_json::json!({"op": "fetch"})).is_err());
-        assert!(accept(&serde_json::json!({"op": "fetch", "plan": {"items": 3}})).is_err());
+        let state = Path::new("/var/lib/pactor-seed");
+        assert!(accept(&serde_json::json!({"op": "fetch"}), state).is_err());
+        let bad = serde_json::json!({"op": "fetch", "plan": {"items": 3}});
+        assert!(accept(&bad, state).is_err());
+    }
+
+    #[test]
+    fn plans_naming_other_files_or_the_state_directory_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = |dir: &Path, name: &str| {
+            serde_json::json!({"op": "fetch", "plan": {
+                "items": [{"filename": name, "size": 3, "sha256": null,
+                           "mirrors": ["http://127.0.0.1:1/x"], "signature": false}],
+                "download_dir": dir, "max_download_rate": null,
+            }})
+        };
+        let elsewhere = Path::new("/var/lib/pactor-seed");
+        let ok = accept(&plan(tmp.path(), "a-1-1-any.pkg.tar.zst"), elsewhere);
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let sig = accept(&plan(tmp.path(), "a-1-1-any.pkg.tar.zst.sig"), elsewhere);
+        assert!(sig.is_ok(), "{:?}", sig.err());
+        for bad in [
+            "trusted.json",
+            "../a-1-1-any.pkg.tar.zst",
+            ".pkg.tar.zst",
+            "a-1-1-any.pkg.tar.zst.torrent",
+            "",
+        ] {
+            let got = accept(&plan(tmp.path(), bad), elsewhere);
+            assert!(got.is_err(), "{bad:?} accepted");
+        }
+        let inside = accept(&plan(tmp.path(), "a-1-1-any.pkg.tar.zst"), tmp.path());
+        assert!(inside.is_err(), "the daemon's state directory was accepted");
     }
 }
