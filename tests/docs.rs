@@ -650,7 +650,7 @@ fn render_pactor_conf_5() -> String {
     let _ = writeln!(
         m,
         "{}",
-        roff_text("The `[seed]` section configures pactor-seed(8), the daemon that seeds the package cache. It shares the file so that one place holds every BitTorrent setting; pactor itself reads only `RuntimeDir` from it, to find the daemon and hand it the downloads of `-x`. pactor-seed reads `Tracker` from `[options]` too. Send the daemon SIGHUP (`systemctl reload pactor-seed`) to apply changes; `ListenPort`, `DHT`, `LSD`, `StateDir` and `RuntimeDir` need a restart.")
+        roff_text("The `[seed]` section configures pactor-seed(8), the daemon that seeds the package cache. It shares the file so that one place holds every BitTorrent setting; pactor itself reads only `RuntimeDir` from it, to find the daemon and hand it the downloads of `-x`. pactor-seed reads `Tracker` and `TorrentServer` from `[options]` too. Send the daemon SIGHUP (`systemctl reload pactor-seed`) to apply changes; `ListenPort`, `DHT`, `LSD`, `StateDir` and `RuntimeDir` need a restart.")
     );
     for k in SEED_KEYS {
         let _ = writeln!(m, ".TP\n\\fB{}\\fR = {}", k.key, esc_inline(k.syntax));
@@ -710,7 +710,8 @@ fn render_example_conf() -> String {
     }
     c.push_str(
         "\n# pactor-seed(8), the daemon that seeds the package cache\n\
-         # (systemctl reload pactor-seed after a change). It reads Tracker above.\n\
+         # (systemctl reload pactor-seed after a change). It reads Tracker and\n\
+         # TorrentServer above.\n\
          [seed]\n",
     );
     for k in SEED_KEYS {

@@ -146,9 +146,12 @@ impl Sandbox {
             tmp,
             port: free_port(),
         };
-        for d in ["cache", "db", "pactor/torrents"] {
+        // db/local: libalpm creates it when missing, which the daemon user
+        // may not (a real DBPath always has one).
+        for d in ["cache", "db/local", "pactor/torrents"] {
             std::fs::create_dir_all(s.dir().join(d)).unwrap();
         }
+        std::fs::write(s.dir().join("db/local/ALPM_DB_VERSION"), "9\n").unwrap();
         std::fs::write(
             s.dir().join("pacman.conf"),
             format!(
@@ -883,4 +886,122 @@ fn max_torrents_and_share_ratio_are_enforced() {
         sb.states() == vec![(old.to_owned(), "seeding".to_owned())]
     });
     assert!(moved, "after ratio 1: {:?}\n{}", sb.status(), daemon.log());
+}
+
+/// A sync db by hand: libalpm reads a plain tar of `<name>-<ver>/desc`.
+fn write_sync_db(dbpath: &Path, repo: &str, pkgs: &[(&str, &str, u64, String)]) {
+    let work = dbpath.join(format!("{repo}.work"));
+    for (name, filename, size, sha) in pkgs {
+        let d = work.join(format!("{name}-1-1"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("desc"),
+            format!(
+                "%FILENAME%\n{filename}\n\n%NAME%\n{name}\n\n%VERSION%\n1-1\n\n%CSIZE%\n{size}\n\n%SHA256SUM%\n{sha}\n\n%ARCH%\nany\n\n"
+            ),
+        )
+        .unwrap();
+    }
+    let sync = dbpath.join("sync");
+    std::fs::create_dir_all(&sync).unwrap();
+    let ok = Command::new("tar")
+        .arg("-cf")
+        .arg(sync.join(format!("{repo}.db")))
+        .arg("-C")
+        .arg(&work)
+        .args(pkgs.iter().map(|(name, ..)| format!("{name}-1-1")))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let o = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A cached package pactor holds no torrent for gets one from its
+/// repository's mirror (`<Server>/<file>.torrent`) when the sync db vouches
+/// for the cached file; one whose bytes differ from the db is not seeded,
+/// and one the db does not list is not looked up.
+#[test]
+fn torrents_are_looked_up_for_packages_the_sync_db_vouches_for() {
+    if !need(&["python3", "tar", "sha256sum"]) {
+        return;
+    }
+    let sb = Sandbox::new("");
+    let www = sb.dir().join("www/core");
+    std::fs::create_dir_all(&www).unwrap();
+    let (found, lying, nodb) = (
+        "found-1-1-any.pkg.tar.zst",
+        "lying-1-1-any.pkg.tar.zst",
+        "nodb-1-1-any.pkg.tar.zst",
+    );
+    let mut db = Vec::new();
+    for (i, name) in [found, lying, nodb].iter().enumerate() {
+        let path = sb.cache().join(name);
+        std::fs::write(&path, content(40 + i as u64, 700_000)).unwrap();
+        let meta = Metainfo::new(info_for_file(&path, name).unwrap());
+        std::fs::write(www.join(format!("{name}.torrent")), meta.to_bytes()).unwrap();
+        db.push((
+            name.split('-').next().unwrap(),
+            *name,
+            700_000,
+            sha256_hex(&path),
+        ));
+    }
+    db.pop(); // nodb is not in the db
+              // The cached copy of `lying` is not what the db lists.
+    std::fs::write(sb.cache().join(lying), content(99, 700_000)).unwrap();
+    write_sync_db(&sb.dir().join("db"), "core", &db);
+    let port = free_port();
+    let mut cmd = Command::new("timeout");
+    cmd.args([LIFETIME_SECS, "/usr/bin/python3", "-m", "http.server"])
+        .arg(port.to_string())
+        .args(["--bind", "127.0.0.1", "--directory"])
+        .arg(sb.dir().join("www"));
+    let http = Program::start(&mut cmd, "http.server", sb.dir().join("http.log"));
+    let pacman_conf = sb.dir().join("pacman.conf");
+    let mut text = std::fs::read_to_string(&pacman_conf).unwrap();
+    text.push_str(&format!(
+        "\n[core]\nServer = http://127.0.0.1:{port}/core\n"
+    ));
+    std::fs::write(&pacman_conf, text).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+
+    let daemon = sb.start();
+    sb.wait_seeding(&[found], Duration::from_secs(30));
+    sleep(Duration::from_secs(1));
+    assert_eq!(
+        sb.states(),
+        vec![(found.to_owned(), "seeding".to_owned())],
+        "{}",
+        daemon.log()
+    );
+    assert!(sb
+        .state()
+        .join(format!("torrents/{found}.torrent"))
+        .is_file());
+    assert!(!sb
+        .state()
+        .join(format!("torrents/{lying}.torrent"))
+        .exists());
+    drop(daemon);
+    let ledger = std::fs::read_to_string(sb.state().join("trusted.json")).unwrap();
+    assert!(
+        ledger.contains(found) && !ledger.contains(lying),
+        "{ledger}"
+    );
+    let requests = http.log();
+    assert!(
+        requests.contains(&format!("GET /core/{found}.torrent")),
+        "{requests}"
+    );
+    assert!(!requests.contains(nodb), "{requests}");
 }

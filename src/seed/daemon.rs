@@ -44,6 +44,7 @@ pub fn run(opts: cli::Options, cfg: SeedConfig, user: Option<&str>) -> anyhow::R
         fs_err::create_dir_all(dir)?;
     }
     fs_err::create_dir_all(cfg.seed.state_dir.join("resume"))?;
+    fs_err::create_dir_all(cfg.seed.state_dir.join("torrents"))?;
     let _lock = lock(&cfg.seed.runtime_dir)?;
     let rt = pactor_fetch::engine_runtime()?;
     let result = rt.block_on(main_loop(opts, cfg));
@@ -147,6 +148,8 @@ struct Daemon {
     rejected: HashMap<PathBuf, (Stamp, Stamp)>,
     started: Instant,
     limit: Option<u64>,
+    /// The background torrent lookup ([`super::lookup`]).
+    lookup: Option<tokio::sync::mpsc::UnboundedSender<Vec<(String, PathBuf)>>>,
 }
 
 fn swarm_options(cfg: &SeedConfig) -> SwarmOptions {
@@ -201,7 +204,9 @@ async fn main_loop(opts: cli::Options, cfg: SeedConfig) -> anyhow::Result<()> {
         rejected: HashMap::new(),
         started: Instant::now(),
         limit: None,
+        lookup: None,
     };
+    d.lookup = Some(super::lookup::start(d.cfg.lookup.clone(), handle.clone()));
     eprintln!(
         "pactor-seed {} started: port {}, {} cache dir(s), {} trusted file(s) in the ledger",
         env!("CARGO_PKG_VERSION"),
@@ -276,6 +281,7 @@ impl Daemon {
     fn watch(&self) -> Option<mpsc::Receiver<()>> {
         let mut dirs = self.cfg.cachedirs.clone();
         dirs.push(self.cfg.torrents_dir.clone());
+        dirs.push(self.cfg.lookup.store.clone());
         scan::watch(&dirs)
     }
 
@@ -312,7 +318,15 @@ impl Daemon {
 
     /// Brings the seeds in step with the cache.
     async fn reconcile(&mut self) {
-        let candidates = scan::scan(&self.cfg.cachedirs, &self.cfg.torrents_dir);
+        let (candidates, missing) = scan::scan(
+            &self.cfg.cachedirs,
+            &[self.cfg.torrents_dir.clone(), self.cfg.lookup.store.clone()],
+        );
+        if let Some(l) = &self.lookup {
+            if !missing.is_empty() {
+                let _ = l.send(missing);
+            }
+        }
         let s = &self.cfg.seed;
         let mut want: Vec<Candidate> = Vec::new();
         for c in candidates {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod daemon;
 pub mod handoff;
 pub mod ledger;
+pub mod lookup;
 pub mod scan;
 pub mod schedule;
 pub mod server;
@@ -48,6 +49,8 @@ pub struct SeedConfig {
     pub cachedirs: Vec<PathBuf>,
     /// pactor's stored torrents (`<pactor state>/torrents`).
     pub torrents_dir: PathBuf,
+    /// Looking up torrents pactor does not hold.
+    pub lookup: lookup::LookupConfig,
 }
 
 impl SeedConfig {
@@ -74,6 +77,7 @@ impl SeedConfig {
                 new.pactor_conf = pactor_conf;
                 new.seed = pactor.seed;
                 new.trackers = trackers(&pactor.trackers);
+                new.lookup.templates = pactor.torrent_servers;
                 Ok(new)
             }
         }
@@ -124,6 +128,22 @@ impl SeedConfig {
             trackers: trackers(&pactor.trackers),
             cachedirs: cfg.cachedirs.iter().map(PathBuf::from).collect(),
             torrents_dir: crate::torrent::state_dir(cfg).join("torrents"),
+            lookup: lookup::LookupConfig {
+                templates: pactor.torrent_servers.clone(),
+                arch: cfg
+                    .architectures
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "x86_64".into()),
+                root: cfg.root.clone(),
+                dbpath: cfg.dbpath.clone(),
+                repos: cfg
+                    .repos
+                    .iter()
+                    .map(|r| (r.name.clone(), r.servers.clone()))
+                    .collect(),
+                store: pactor.seed.state_dir.join("torrents"),
+            },
         }
     }
 

@@ -6,7 +6,7 @@
 //! A scan only lists directories and stats files; it never reads a package.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use tokio::sync::mpsc;
@@ -37,11 +37,17 @@ pub fn is_package(name: &str) -> bool {
         && !name.contains('/')
 }
 
-/// Every package of `cachedirs` with a torrent in `torrents_dir`, newest
-/// first; a file name found in two CacheDirs is taken from the first.
-pub fn scan(cachedirs: &[PathBuf], torrents_dir: &Path) -> Vec<Candidate> {
+/// Every package of `cachedirs` with a torrent in one of `torrent_dirs`
+/// (the first that has one), newest first; a file name found in two
+/// CacheDirs is taken from the first. Also returns the packages without a
+/// torrent (name and path).
+pub fn scan(
+    cachedirs: &[PathBuf],
+    torrent_dirs: &[PathBuf],
+) -> (Vec<Candidate>, Vec<(String, PathBuf)>) {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     for dir in cachedirs {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
@@ -61,12 +67,16 @@ pub fn scan(cachedirs: &[PathBuf], torrents_dir: &Path) -> Vec<Candidate> {
             if !meta.is_file() {
                 continue;
             }
-            let torrent = torrents_dir.join(format!("{name}.torrent"));
-            let Some(torrent_meta) = std::fs::metadata(&torrent).ok().filter(|m| m.is_file())
-            else {
+            seen.insert(name.clone());
+            let found = torrent_dirs.iter().find_map(|d| {
+                let t = d.join(format!("{name}.torrent"));
+                let m = std::fs::metadata(&t).ok().filter(|m| m.is_file())?;
+                Some((t, m))
+            });
+            let Some((torrent, torrent_meta)) = found else {
+                missing.push((name, path));
                 continue;
             };
-            seen.insert(name.clone());
             out.push(Candidate {
                 filename: name,
                 path,
@@ -82,7 +92,7 @@ pub fn scan(cachedirs: &[PathBuf], torrents_dir: &Path) -> Vec<Candidate> {
             .cmp(&a.stamp.mtime_ns)
             .then(a.filename.cmp(&b.filename))
     });
-    out
+    (out, missing)
 }
 
 /// Starts watching `dirs` with inotify on a thread of its own; each batch of
@@ -177,10 +187,10 @@ mod tests {
         }
         std::fs::write(cache.join("none-1-1-any.pkg.tar.zst"), b"x").unwrap();
         std::fs::write(cache.join("new-1-1-any.pkg.tar.zst.sig"), b"x").unwrap();
-        let found: Vec<String> = scan(&[cache], &torrents)
-            .into_iter()
-            .map(|c| c.filename)
-            .collect();
+        let (found, missing) = scan(&[cache], &[torrents]);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].0, "none-1-1-any.pkg.tar.zst");
+        let found: Vec<String> = found.into_iter().map(|c| c.filename).collect();
         assert_eq!(
             found,
             ["new-1-1-any.pkg.tar.zst", "old-1-1-any.pkg.tar.zst"]
