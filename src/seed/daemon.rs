@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::{Uid, User};
 use pactor_fetch::swarm::{Seed, SeedItem, SeedState, Swarm, SwarmOptions};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -89,9 +89,8 @@ fn become_user(cfg: &SeedConfig, user: Option<&str>) -> anyhow::Result<()> {
     if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         bail!("could not drop root privileges");
     }
-    // A HOME the daemon can own (librqbit writes nothing there, but be safe).
+    // HOME as systemd would give a system user; nothing is written there.
     std::env::set_var("HOME", &cfg.seed.state_dir);
-    let _ = Gid::current();
     Ok(())
 }
 

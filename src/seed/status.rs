@@ -36,7 +36,7 @@ pub struct Status {
     pub downloaded: u64,
     /// Bytes sent, all runs together.
     pub uploaded_all_time: u64,
-    /// One entry per package, newest first.
+    /// One entry per package, by file name.
     pub packages: Vec<PackageStatus>,
 }
 
