@@ -90,8 +90,23 @@ pub async fn fetch_all(
     plan: FetchPlan,
     reporter: Arc<dyn Reporter>,
 ) -> Result<FetchOutcome, FetchError> {
+    let limiter = plan
+        .limits
+        .max_download_rate
+        .map(|rate| Arc::new(RateLimiter::new(rate)));
+    fetch_all_limited(plan, reporter, limiter).await
+}
+
+/// [`fetch_all`] with `limiter` in place of one of its own from
+/// `plan.limits.max_download_rate` (a transaction shares one between the
+/// HTTP engine and the swarm's bridges).
+pub(crate) async fn fetch_all_limited(
+    plan: FetchPlan,
+    reporter: Arc<dyn Reporter>,
+    limiter: Option<Arc<RateLimiter>>,
+) -> Result<FetchOutcome, FetchError> {
     let started = Instant::now();
-    let shared = Shared::prepare(plan, reporter)?;
+    let shared = Shared::prepare(plan, reporter, limiter)?;
     let _flush_on_drop = FlushOnDrop(shared.clone());
 
     let (items, total) = {
@@ -401,7 +416,7 @@ struct Shared {
     limits_per_mirror: usize,
     client: Client,
     reporter: Arc<dyn Reporter>,
-    limiter: Option<RateLimiter>,
+    limiter: Option<Arc<RateLimiter>>,
     connections: Semaphore,
     verify_slots: Semaphore,
     state: Mutex<Sched>,
@@ -420,7 +435,11 @@ enum Next {
 }
 
 impl Shared {
-    fn prepare(plan: FetchPlan, reporter: Arc<dyn Reporter>) -> Result<Arc<Self>, FetchError> {
+    fn prepare(
+        plan: FetchPlan,
+        reporter: Arc<dyn Reporter>,
+        limiter: Option<Arc<RateLimiter>>,
+    ) -> Result<Arc<Self>, FetchError> {
         let FetchPlan {
             items: plan_items,
             download_dir: dir,
@@ -493,7 +512,7 @@ impl Shared {
             limits_per_mirror: limits.max_connections_per_mirror.max(1),
             client,
             reporter,
-            limiter: limits.max_download_rate.map(RateLimiter::new),
+            limiter,
             connections: Semaphore::new(connection_budget(&limits)),
             verify_slots: Semaphore::new(2),
             state: Mutex::new(sched),

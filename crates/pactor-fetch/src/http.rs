@@ -160,7 +160,8 @@ pub(crate) fn describe(err: reqwest::Error) -> SourceError {
     }
 }
 
-/// A token bucket shared by every connection of a run. Bytes are paid for
+/// A token bucket shared by every connection of a run (in a `-x`
+/// transaction also by the swarm's webseed bridges). Bytes are paid for
 /// after they arrive: a connection that overdraws sleeps until the bucket is
 /// back above zero, and TCP's flow control passes the pause on to the mirror.
 /// (Hand-written: rate limiter crates count cells, not byte streams with
@@ -190,22 +191,28 @@ impl RateLimiter {
 
     /// Pays for `bytes`, sleeping if the bucket is overdrawn.
     pub async fn consume(&self, bytes: u64) {
-        let wait = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let (tokens, last) = *state;
-            let refilled =
-                (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
-            let left = refilled - bytes as f64;
-            *state = (left, now);
-            if left < 0.0 {
-                Duration::from_secs_f64(-left / self.rate)
-            } else {
-                Duration::ZERO
-            }
-        };
+        let wait = self.charge(bytes);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Pays for `bytes` without waiting and returns how long the bucket is
+    /// now overdrawn: for bytes this limiter could not hold back (the
+    /// swarm's peers, which librqbit paces), so that the others sharing it
+    /// wait for them instead.
+    pub fn charge(&self, bytes: u64) -> Duration {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = *state;
+        let refilled =
+            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+        let left = refilled - bytes as f64;
+        *state = (left, now);
+        if left < 0.0 {
+            Duration::from_secs_f64(-left / self.rate)
+        } else {
+            Duration::ZERO
         }
     }
 }

@@ -47,6 +47,7 @@ use librqbit::{
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::http::RateLimiter;
 use crate::torrent::{self, InfoHash, Layout, TorrentError};
 pub use seeding::{Seed, SeedItem, SeedState, SeedStats, SwarmTotals};
 use webseed::{Bridge, PieceLayout, Source};
@@ -258,6 +259,18 @@ impl Swarm {
     /// Starts downloading one package. The torrent is checked first: one
     /// file named `item.filename`, `item.size` bytes long, sane pieces.
     pub async fn add(&self, item: SwarmItem) -> Result<Transfer, SwarmError> {
+        self.add_limited(item, None).await
+    }
+
+    /// [`Swarm::add`] whose webseed bridges pay for the mirror's bytes from
+    /// `limiter` as they arrive (a transaction's download limit, shared with
+    /// its HTTP engine). librqbit's own limit (`max_download_rate`) still
+    /// applies to every block it requests.
+    pub(crate) async fn add_limited(
+        &self,
+        item: SwarmItem,
+        limiter: Option<Arc<RateLimiter>>,
+    ) -> Result<Transfer, SwarmError> {
         let meta = torrent::parse_for_package(&item.metainfo, &item.filename, item.size)?;
         let info = meta.info();
         let Layout::Single { length } = info.layout else {
@@ -289,7 +302,7 @@ impl Swarm {
                 continue;
             }
             let bridge = self.bridge(&origin).await?;
-            let source = Arc::new(Source::new(url, layout.clone()));
+            let source = Arc::new(Source::new(url, layout.clone(), limiter.clone()));
             bridge.register(info_hash.0, source.clone());
             peers.push(bridge.addr());
             sources.push((bridge.addr(), source));

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::engine::{fetch_all, FetchOutcome, FetchSummary, FetchedFile};
+use crate::engine::{fetch_all, fetch_all_limited, FetchOutcome, FetchSummary, FetchedFile};
 use crate::error::{FetchError, FileFailure};
+use crate::http::RateLimiter;
 use crate::plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
 use crate::reporter::{BenchReason, ItemId, Reporter, SourceKind};
 use crate::swarm::{Swarm, SwarmItem, SwarmOptions, Transfer};
@@ -142,6 +143,10 @@ pub async fn fetch_transaction_on(
         limits: plan.limits.clone(),
         options: plan.options.clone(),
         stall_timeout: settings.stall_timeout,
+        limiter: plan
+            .limits
+            .max_download_rate
+            .map(|rate| Arc::new(RateLimiter::new(rate))),
     });
 
     let own_session = session.is_none();
@@ -253,6 +258,10 @@ struct Ctx {
     limits: Limits,
     options: FetchOptions,
     stall_timeout: Duration,
+    /// The download limit of the whole transaction: the HTTP engine and the
+    /// webseed bridges pay for their bytes from it as they arrive, and the
+    /// peers' bytes are charged to it once librqbit reports them.
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 /// What one leg (the HTTP engine over some items, or one swarm transfer)
@@ -471,8 +480,8 @@ async fn start_swarm(
         dht: settings.dht,
         lsd: settings.lsd,
         trackers: settings.trackers.clone(),
-        // The HTTP engine has the same limit: together they may use up to
-        // twice of it while both run.
+        // librqbit's limit paces the peers; the bridges and the HTTP engine
+        // pay from `Ctx::limiter`, which the peers' bytes are charged to.
         max_download_rate: plan.limits.max_download_rate,
         max_upload_rate: settings.max_upload_rate,
         ..Default::default()
@@ -512,7 +521,7 @@ async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>, starte
             .and_then(|p| ids.get(p).copied())
             .unwrap_or(ItemId(usize::MAX))
     };
-    let (outcome, failures, fatal) = match fetch_all(plan, sub).await {
+    let (outcome, failures, fatal) = match fetch_all_limited(plan, sub, ctx.limiter.clone()).await {
         Ok(o) => (o, Vec::new(), None),
         Err(FetchError::Failed { failures, partial }) => (*partial, failures, None),
         Err(e) => (FetchOutcome::default(), Vec::new(), Some(e)),
@@ -628,14 +637,17 @@ async fn from_swarm(
 ) -> Result<FetchedFile, (String, u64, bool)> {
     let size = item.size.unwrap_or(0);
     let transfer = swarm
-        .add(SwarmItem {
-            filename: item.filename.clone(),
-            size,
-            metainfo,
-            output_dir: ctx.download_dir.join(SWARM_DIR),
-            mirrors: item.mirrors.clone(),
-            initial_peers: Vec::new(),
-        })
+        .add_limited(
+            SwarmItem {
+                filename: item.filename.clone(),
+                size,
+                metainfo,
+                output_dir: ctx.download_dir.join(SWARM_DIR),
+                mirrors: item.mirrors.clone(),
+                initial_peers: Vec::new(),
+            },
+            ctx.limiter.clone(),
+        )
         .await
         .map_err(|e| (e.to_string(), 0, false))?;
     let mut reported = Reported::default();
@@ -710,6 +722,11 @@ async fn follow(
                 reported.mirrors = p.from_mirrors;
             }
             if p.from_peers > reported.peers {
+                if let Some(limiter) = &ctx.limiter {
+                    // librqbit paced these; the HTTP engine and the bridges
+                    // make up for them.
+                    limiter.charge(p.from_peers - reported.peers);
+                }
                 ctx.reporter
                     .on_progress(id, p.from_peers - reported.peers, SourceKind::Peer);
                 reported.peers = p.from_peers;

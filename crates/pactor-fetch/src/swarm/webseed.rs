@@ -44,7 +44,7 @@ use url::Url;
 
 use super::wire::{self, Block, Handshake, Message};
 use crate::error::SourceError;
-use crate::http;
+use crate::http::{self, RateLimiter};
 
 /// Default [`WebseedOptions::reveal_ahead`]: twice librqbit's request
 /// window of 2 MiB per peer.
@@ -156,10 +156,17 @@ pub(crate) struct Source {
     dropped: Mutex<Option<DropReason>>,
     /// Cancelled when the source is dropped: closes its connections.
     gone: CancellationToken,
+    /// The download limit this file's bytes are paid from, as they arrive
+    /// from the mirror (shared with the HTTP engine of the transaction).
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Source {
-    pub(crate) fn new(url: Url, layout: Arc<PieceLayout>) -> Source {
+    pub(crate) fn new(
+        url: Url,
+        layout: Arc<PieceLayout>,
+        limiter: Option<Arc<RateLimiter>>,
+    ) -> Source {
         Source {
             url,
             layout,
@@ -167,6 +174,7 @@ impl Source {
             errors: AtomicU32::new(0),
             dropped: Mutex::new(None),
             gone: CancellationToken::new(),
+            limiter,
         }
     }
 
@@ -733,6 +741,11 @@ impl Conn {
             let Some(mut chunk) = chunk else {
                 return Err((SourceError::ShortBody, piece));
             };
+            if let Some(limiter) = &self.source.limiter {
+                // Paid as it arrives, like the HTTP engine's bytes; the
+                // pause reaches the mirror through TCP's flow control.
+                limiter.consume(chunk.len() as u64).await;
+            }
             if skip > 0 {
                 let n = skip.min(chunk.len() as u64) as usize;
                 let _ = chunk.split_to(n);
