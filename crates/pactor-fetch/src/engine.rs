@@ -1475,19 +1475,26 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
             .last_progress
             .store(shared.now_ms(), Ordering::Relaxed);
         counters.bytes.fetch_add(len, Ordering::Relaxed);
+        let mut data = &chunk[..];
+        let mut skipped = 0;
+        if skip > 0 {
+            skipped = skip.min(len);
+            data = &data[skipped as usize..];
+            skip -= skipped;
+        }
         if let Some(limiter) = &shared.limiter {
+            // Paid: what is skipped and what is written. The part of a
+            // chunk past `end` (the tail went to another mirror) is not,
+            // or every split would cost the others up to a chunk of the
+            // limit.
+            let used =
+                (data.len() as u64).min(lease.end.load(Ordering::Acquire).saturating_sub(pos));
             // Time spent in our own limiter is not the mirror stalling.
             lease.last_progress.store(IN_LIMITER, Ordering::Relaxed);
-            limiter.consume(len).await;
+            limiter.consume(skipped + used).await;
             lease
                 .last_progress
                 .store(shared.now_ms(), Ordering::Relaxed);
-        }
-        let mut data = &chunk[..];
-        if skip > 0 {
-            let k = skip.min(len);
-            data = &data[k as usize..];
-            skip -= k;
         }
         let end = lease.end.load(Ordering::Acquire);
         if pos >= end {

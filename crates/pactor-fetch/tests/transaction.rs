@@ -556,7 +556,10 @@ async fn limited_rate(files: &[(&str, &bytes::Bytes, bool)], limit: u64) -> f64 
     let bytes: usize = files.iter().map(|(_, d, _)| d.len()).sum();
     let secs = last.duration_since(started).as_secs_f64();
     let rate = bytes as f64 / secs;
-    eprintln!("{bytes} bytes in {secs:.3} s: {rate:.0} B/s, limit {limit} B/s");
+    let sent: u64 = ms.iter().map(Mirror::sent).sum();
+    eprintln!(
+        "{bytes} bytes in {secs:.3} s: {rate:.0} B/s, limit {limit} B/s; mirrors sent {sent}"
+    );
     rate
 }
 
