@@ -6,8 +6,8 @@
 //! leecher gets, the daemon uploaded.
 //!
 //! As root (CI) the daemon runs as the `daemon` user (`run --user daemon`),
-//! and the permission tests connect as `nobody` through `runuser` and
-//! python3's socket module. Tests whose tools are missing print
+//! and the permission tests connect as `nobody` (with or without the
+//! daemon's group) through `setpriv` and python3's socket module. Tests whose tools are missing print
 //! "skipped: …" and pass; setup.sh installs them all.
 
 use std::io::{Read, Write};
@@ -665,6 +665,11 @@ fn upload_limit_holds_and_sighup_changes_it() {
 /// Runs a python3 socket client as `nobody`: sends `request` to `socket`
 /// and prints the answer, or `ERRNO <name>` if connecting fails.
 fn as_nobody(socket: &Path, request: &str) -> String {
+    as_nobody_in(&[], socket, request)
+}
+
+/// [`as_nobody`] with supplementary groups (`setpriv --groups`).
+fn as_nobody_in(groups: &[u32], socket: &Path, request: &str) -> String {
     let script = r#"
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
@@ -677,12 +682,19 @@ except OSError as e:
 s.sendall(sys.argv[2].encode() + b"\n")
 print(s.makefile().readline().strip())
 "#;
-    let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("runuser");
-    let o = Command::new(runuser)
-        .args(["-u", "nobody", "--", "/usr/bin/python3", "-c", script])
+        .expect("setpriv");
+    let groups = if groups.is_empty() {
+        "--clear-groups".to_owned()
+    } else {
+        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+        format!("--groups={}", list.join(","))
+    };
+    let o = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", &groups, "--"])
+        .args(["/usr/bin/python3", "-c", script])
         .arg(socket)
         .arg(request)
         .env_clear()
@@ -701,7 +713,7 @@ fn unprivileged_users_cannot_command_the_daemon() {
         eprintln!("skipped: needs root (to run the daemon as daemon and the client as nobody)");
         return;
     }
-    if !need(&["runuser", "python3"]) {
+    if !need(&["setpriv", "python3"]) {
         return;
     }
     let sb = Sandbox::new("");
@@ -730,6 +742,18 @@ fn unprivileged_users_cannot_command_the_daemon() {
         let a: Value = serde_json::from_str(&as_nobody(&control, req)).unwrap();
         assert_eq!(a["error"], "permission denied", "{req}");
     }
+    // A member of the daemon's group may (nobody with `daemon` as a
+    // supplementary group: the SO_PEERCRED check reads /proc/PID/status).
+    let daemon_gid = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    let a: Value = serde_json::from_str(&as_nobody_in(&[daemon_gid], &control, &seed)).unwrap();
+    assert_eq!(a["ok"], true, "{a}");
+    std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let a: Value = serde_json::from_str(&as_nobody_in(&[daemon_gid], &control, &seed)).unwrap();
+    assert_eq!(a["ok"], true, "through the 0660 socket: {a}");
     // Root may.
     let o = sb.run(&["seed", "--trusted", sb.cache().join(name).to_str().unwrap()]);
     assert!(o.status.success(), "{o:?}");
