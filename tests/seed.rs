@@ -1029,3 +1029,28 @@ fn torrents_are_looked_up_for_packages_the_sync_db_vouches_for() {
     );
     assert!(!requests.contains(nodb), "{requests}");
 }
+
+/// A `Schedule` window holding now sets the limit in force; outside every
+/// window `UploadLimit` applies.
+#[test]
+fn schedule_window_sets_the_upload_limit() {
+    let sb = Sandbox::new("UploadLimit = 1M\nSchedule = * 00:00-24:00 300K");
+    let d = sb.start();
+    assert_eq!(sb.status()["upload_limit"], 300 * 1024, "{}", d.log());
+    drop(d);
+    // A window of tomorrow only (tm_wday counts from Sunday, the list from
+    // Monday: index tm_wday is the day after).
+    // SAFETY: time(NULL) and localtime_r with valid pointers.
+    let t = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    let tomorrow = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][t.tm_wday as usize];
+    sb.write_conf(&format!(
+        "UploadLimit = 1M\nSchedule = {tomorrow} 00:00-24:00 300K"
+    ));
+    let d = sb.start();
+    assert_eq!(sb.status()["upload_limit"], 1024 * 1024, "{}", d.log());
+}
