@@ -172,6 +172,13 @@ pub struct Swarm {
     cancel: CancellationToken,
     /// [`SwarmOptions::resume_dir`].
     resume_dir: Option<PathBuf>,
+    /// The id of the next torrent added. librqbit's JSON persistence (on
+    /// with a resume directory) hands out "largest stored id + 1", which
+    /// torrents added at the same time all get before any is stored; its
+    /// add then answers the second with the first one's handle
+    /// (`AlreadyManaged`), and removing either breaks both. Every torrent
+    /// therefore gets its id here (the store is empty at start).
+    next_id: std::sync::atomic::AtomicUsize,
 }
 
 impl Swarm {
@@ -253,6 +260,7 @@ impl Swarm {
             webseed: options.webseed,
             cancel: CancellationToken::new(),
             resume_dir: options.resume_dir,
+            next_id: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -319,6 +327,7 @@ impl Swarm {
             // re-checks every piece of it first.
             overwrite: true,
             initial_peers: Some(peers),
+            preferred_id: Some(self.take_id()),
             ..Default::default()
         };
         let response = self
@@ -329,10 +338,23 @@ impl Swarm {
                 filename: item.filename.clone(),
                 message: format!("{e:#}"),
             })?;
-        let handle = response.into_handle().ok_or_else(|| SwarmError::Add {
-            filename: item.filename.clone(),
-            message: "librqbit returned no torrent".into(),
-        })?;
+        let handle = match response {
+            librqbit::AddTorrentResponse::Added(_, handle) => handle,
+            // Another transfer's, or a seed's (read-only storage): not ours
+            // to download into or to remove.
+            librqbit::AddTorrentResponse::AlreadyManaged(..) => {
+                return Err(SwarmError::Add {
+                    filename: item.filename,
+                    message: format!("torrent {info_hash} is already in the session"),
+                })
+            }
+            librqbit::AddTorrentResponse::ListOnly(_) => {
+                return Err(SwarmError::Add {
+                    filename: item.filename,
+                    message: "librqbit returned no torrent".into(),
+                })
+            }
+        };
         Ok(Transfer {
             path: item.output_dir.join(&item.filename),
             filename: item.filename,
@@ -341,6 +363,12 @@ impl Swarm {
             handle,
             sources,
         })
+    }
+
+    /// An id for the next torrent added (see [`Swarm::next_id`]).
+    pub(crate) fn take_id(&self) -> usize {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The bridge for a mirror origin, started on first use.

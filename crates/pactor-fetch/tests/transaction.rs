@@ -597,3 +597,59 @@ async fn swarm_and_http_share_one_download_limit() {
         "{rate:.0} B/s with a limit of {LIMIT} B/s"
     );
 }
+
+/// Regression: on a session with a resume directory (pactor-seed's),
+/// librqbit's JSON store gave packages added at the same time the same id,
+/// so one transfer got another's handle; when the first finished and was
+/// removed, the others broke ("torrent in broken None state") and went to
+/// HTTP after all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_added_together_on_a_resume_session_keep_their_own_torrents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let names = [A, B, "c-3.0-1-x86_64.pkg.tar.zst"];
+    let datas = [
+        content(21, 2 * 1024),
+        content(22, 256 * 1024 + 7),
+        content(23, 64 * 1024 + 3),
+    ];
+    let mut files = HashMap::new();
+    for (n, d) in names.iter().zip(&datas) {
+        files.insert(n.to_string(), d.clone());
+        files.insert(format!("{n}.torrent"), torrent_of(tmp.path(), n, d).into());
+    }
+    let ms = mirrors(files, 2).await;
+    let session = Arc::new(
+        Swarm::start(SwarmOptions {
+            state_dir: tmp.path().join("state"),
+            resume_dir: Some(tmp.path().join("resume")),
+            listen_port: None,
+            dht: false,
+            lsd: false,
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let dl = tmp.path().join("dl");
+    let reporter = Arc::new(CollectingReporter::default());
+    let items = names
+        .iter()
+        .zip(&datas)
+        .map(|(n, d)| item(n, d, &ms, true))
+        .collect();
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction_on(
+            plan(items, &dl),
+            reporter.clone(),
+            offline(tmp.path()),
+            Some(session.clone()),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+    for (n, d) in names.iter().zip(&datas) {
+        assert_delivered(&out, &dl, n, d);
+    }
+}

@@ -221,6 +221,7 @@ impl Swarm {
             paused: true,
             output_folder: Some(folder),
             storage_factory: Some(ReadOnlyFactory::new(item.path.clone(), read.clone()).boxed()),
+            preferred_id: Some(self.take_id()),
             ..Default::default()
         };
         let response = self
