@@ -111,7 +111,8 @@ fn sync_goes_through_the_daemon_and_new_packages_are_seeded() {
         let got = sb.served(f);
         assert!(
             got >= size && got <= size + size / 4 + 64 * 1024,
-            "{f}: mirrors served {got} bytes for a {size}-byte package"
+            "{f}: mirrors served {got} bytes for a {size}-byte package\n{a}\npactor-seed's log:\n{}",
+            daemon.log()
         );
     }
     // The daemon's session received them, and seeds them now.
@@ -259,5 +260,126 @@ fn daemon_killed_mid_download_pactor_finishes_from_its_pieces() {
         served <= total + total / 4,
         "the mirrors served {served} bytes for {total} bytes of packages: the pieces \
          the daemon wrote were fetched again"
+    );
+}
+
+/// given pactor-seed running and two slow mirrors, when `pactor -Sywx` is
+/// interrupted (SIGINT to its process group, as Ctrl-C) while the daemon
+/// downloads for it, then the daemon drops that download (and stops
+/// fetching) but keeps running, and the same command again finishes through
+/// the daemon from the pieces on disk: the mirrors serve about one copy.
+#[test]
+fn interrupted_pactor_leaves_the_daemon_which_resumes_next_time() {
+    if let Err(why) = can_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let slow = Fault::Slow {
+        bytes_per_sec: 96 * 1024,
+    };
+    let sb = Sandbox::builder()
+        .mirrors(&[slow, slow])
+        .repo("big", &big_set())
+        .torrents()
+        .build();
+    let r = seeded_root(&sb);
+    let daemon = SeedDaemon::start(&r.conf);
+    let files: Vec<String> = big_set().iter().map(Pkg::filename).collect();
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
+        .sum();
+
+    let mut args = r.path_args();
+    args.extend(["-Sywx", "--noconfirm", "bigone", "bigtwo"].map(String::from));
+    let mut pactor = Command::new(bins::pactor())
+        .process_group(0)
+        .args(&args)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pactor");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (written(&r) as f64) < 0.3 * total as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {total} bytes written in 60 s; pactor-seed's log:\n{}",
+            written(&r),
+            daemon.log()
+        );
+        assert!(
+            pactor.try_wait().unwrap().is_none(),
+            "pactor finished before it could be interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pgid = nix::unistd::Pid::from_raw(pactor.id() as i32);
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pactor.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = pactor.kill();
+            panic!("pactor did not stop within 20 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = pactor.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(0), "an interrupted run succeeded");
+    assert!(
+        stderr.contains("Interrupt signal received"),
+        "no pacman-style interrupt message:\n{stderr}"
+    );
+
+    // The daemon noticed and stopped fetching for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon.log().contains("client left, download dropped") {
+        assert!(
+            Instant::now() < deadline,
+            "pactor-seed did not drop the download; its log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let dropped_at = sb.served(".pkg.tar.zst");
+    std::thread::sleep(Duration::from_secs(2));
+    let later = sb.served(".pkg.tar.zst");
+    assert!(
+        later - dropped_at < 256 * 1024,
+        "the daemon went on downloading after pactor left: {dropped_at} then {later} bytes served"
+    );
+    let status = daemon.status();
+    assert!(status["pid"].as_u64().is_some(), "{status:#}");
+
+    let again = r
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "bigone", "bigtwo"])
+        .run();
+    again.assert_code(0);
+    assert_eq!(
+        daemon.log().matches("handoff from uid 0: fetching").count(),
+        2,
+        "the second run did not go through the daemon; its log:\n{}",
+        daemon.log()
+    );
+    for f in &files {
+        assert!(
+            same_as_repo(&sb, &r, "big", f),
+            "{f} missing from the cache or different\n{again}"
+        );
+    }
+    let served = sb.served(".pkg.tar.zst");
+    eprintln!(
+        "packages {total} bytes; {dropped_at} served when the daemon dropped the download, \
+         {served} in all ({:.3} copies)",
+        served as f64 / total as f64
+    );
+    assert!(
+        served <= total + total / 10,
+        "the mirrors served {served} bytes for {total} bytes of packages"
     );
 }

@@ -616,6 +616,29 @@ async fn swarm_leg(
     }
 }
 
+/// A transfer in the session, removed from it also when the transaction is
+/// dropped midway (Ctrl-C in pactor, or pactor leaving pactor-seed, whose
+/// session goes on): librqbit would otherwise go on downloading into a
+/// directory whose owner has moved on.
+struct RemoveOnDrop {
+    swarm: Arc<Swarm>,
+    transfer: Option<Transfer>,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let Some(transfer) = self.transfer.take() else {
+            return;
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let swarm = self.swarm.clone();
+            rt.spawn(async move {
+                let _ = swarm.remove(&transfer).await;
+            });
+        }
+    }
+}
+
 /// Bytes of one transfer already passed to the reporter, by source.
 #[derive(Default)]
 struct Reported {
@@ -629,7 +652,7 @@ struct Reported {
 /// is removed, the bytes reported for it are discarded, and the reason,
 /// their count and whether the item's start was reported are returned.
 async fn from_swarm(
-    swarm: &Swarm,
+    swarm: &Arc<Swarm>,
     id: ItemId,
     item: &FetchItem,
     metainfo: Vec<u8>,
@@ -650,9 +673,19 @@ async fn from_swarm(
         )
         .await
         .map_err(|e| (e.to_string(), 0, false))?;
+    let mut pending = RemoveOnDrop {
+        swarm: swarm.clone(),
+        transfer: Some(transfer),
+    };
     let mut reported = Reported::default();
-    let result = follow(&transfer, id, item, ctx, &mut reported).await;
+    let result = match pending.transfer.as_ref() {
+        Some(transfer) => follow(transfer, id, item, ctx, &mut reported).await,
+        None => Err("the transfer is gone".to_owned()),
+    };
     // Seeding is pactor-seed's job; the transaction's session ends here.
+    let Some(transfer) = pending.transfer.take() else {
+        return Err(("the transfer is gone".into(), 0, reported.started));
+    };
     let _ = swarm.remove(&transfer).await;
     let discard = |why: String| {
         let bytes = reported.mirrors + reported.peers;
