@@ -507,6 +507,19 @@ fn run_plan() {
                     || std::fs::rename(&got, &stored).is_err()
                 {
                     let _ = std::fs::remove_file(&got);
+                } else {
+                    // Written by the download process or pactor-seed: from
+                    // now on pactor's own, like the cache (readable by all,
+                    // so that pactor-seed can seed the package).
+                    let _ = nix::unistd::chown(
+                        &stored,
+                        Some(nix::unistd::geteuid()),
+                        Some(nix::unistd::getegid()),
+                    );
+                    let _ = std::fs::set_permissions(
+                        &stored,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                    );
                 }
             }
         }

@@ -115,6 +115,13 @@ fn sync_goes_through_the_daemon_and_new_packages_are_seeded() {
             daemon.log()
         );
     }
+    // Their torrents, fetched by the daemon, are kept as pactor's own.
+    for f in &files {
+        let kept = r.statedir().join("torrents").join(format!("{f}.torrent"));
+        let meta = std::fs::metadata(&kept).unwrap_or_else(|e| panic!("{}: {e}", kept.display()));
+        assert_eq!(meta.uid(), 0, "{} is not root's", kept.display());
+        assert_eq!(meta.mode() & 0o777, 0o644, "{}", kept.display());
+    }
     // The daemon's session received them, and seeds them now.
     let seeding = |s: &serde_json::Value| {
         files.iter().all(|f| {
