@@ -653,3 +653,176 @@ async fn packages_added_together_on_a_resume_session_keep_their_own_torrents() {
         assert_delivered(&out, &dl, n, d);
     }
 }
+
+/// opentracker on 127.0.0.1 for `hash` only, under timeout(1); stopped by
+/// PID when dropped.
+struct Tracker {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Tracker {
+    fn start(dir: &Path, hash: pactor_fetch::torrent::InfoHash) -> Tracker {
+        use std::os::unix::fs::PermissionsExt;
+        let root = dir.join("tracker");
+        std::fs::create_dir_all(&root).unwrap();
+        for d in [dir, &root] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(root.join("whitelist"), format!("{}\n", hash.to_hex())).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port().to_string()
+        };
+        let child = std::process::Command::new("timeout")
+            .args([
+                "60",
+                "opentracker",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-P",
+                &port,
+            ])
+            .arg("-d")
+            .arg(&root)
+            .args(["-w", "whitelist"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Tracker {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Waits until the tracker counts a seeder for `hash`.
+    async fn seeded(&self, hash: pactor_fetch::torrent::InfoHash) {
+        let escaped: String = hash.0.iter().map(|b| format!("%{b:02x}")).collect();
+        let url = format!("{}/scrape?info_hash={escaped}", self.url);
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(r) = client.get(&url).send().await {
+                if let Ok(body) = r.bytes().await {
+                    let text = String::from_utf8_lossy(&body);
+                    if text.contains("8:completei") && !text.contains("8:completei0e") {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        // SIGTERM to timeout(1), which passes it on.
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bytes from peers count against the transaction's limit too: librqbit
+/// paces them with its own bucket (a second's worth at once), and the HTTP
+/// engine makes up for them. A comes from a pactor seeder found through
+/// opentracker (its only mirror is slow), B over HTTP at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_bytes_count_against_the_download_limit() {
+    if !Path::new("/usr/bin/opentracker").exists() {
+        eprintln!("skipped: opentracker is not installed");
+        return;
+    }
+    const LIMIT: u64 = 4_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let (a, b) = (content(31, 8_000_000), content(32, 12_000_000));
+    let seed_dir = tmp.path().join("seed");
+    std::fs::create_dir(&seed_dir).unwrap();
+    let seed_path = seed_dir.join(A);
+    std::fs::write(&seed_path, &a).unwrap();
+    let mut meta = Metainfo::new(info_for_file(&seed_path, A).unwrap());
+    let hash = meta.info_hash();
+    let tracker = Tracker::start(tmp.path(), hash);
+    meta.announce = Some(format!("{}/announce", tracker.url));
+    let torrent = meta.to_bytes();
+    // opentracker reads its whitelist in the background.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seeder = Swarm::start(SwarmOptions {
+        state_dir: tmp.path().join("seeder"),
+        listen_port: Some(0),
+        listen_ip: [127, 0, 0, 1].into(),
+        dht: false,
+        lsd: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let seed = seeder
+        .seed(pactor_fetch::swarm::SeedItem {
+            path: seed_path,
+            metainfo: torrent.clone(),
+            trusted: true,
+        })
+        .await
+        .unwrap();
+    within(Duration::from_secs(20), seed.wait_ready())
+        .await
+        .unwrap();
+    within(Duration::from_secs(20), tracker.seeded(hash)).await;
+
+    let slow = spawn_mirror(
+        Arc::new(HashMap::from([
+            (A.to_owned(), a.clone()),
+            (format!("{A}.torrent"), torrent.into()),
+        ])),
+        Faults {
+            rate: Some(100_000),
+            ..Default::default()
+        },
+    )
+    .await;
+    let fast = mirrors(HashMap::from([(B.to_owned(), b.clone())]), 2).await;
+    let reporter = Arc::new(Timed::default());
+    let mut p = plan(
+        vec![
+            item(A, &a, std::slice::from_ref(&slow), true),
+            item(B, &b, &fast, false),
+        ],
+        &dl,
+    );
+    p.limits.max_download_rate = Some(LIMIT);
+    let started = std::time::Instant::now();
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+    assert_delivered(&out, &dl, A, &a);
+    assert_delivered(&out, &dl, B, &b);
+    let fa = out.files.iter().find(|f| f.filename == A).unwrap();
+    let done = reporter.done.lock().unwrap().clone();
+    let last = done.iter().map(|(_, t)| *t).max().unwrap();
+    let secs = last.duration_since(started).as_secs_f64();
+    let rate = (a.len() + b.len()) as f64 / secs;
+    eprintln!(
+        "A: {} bytes from peers, {} from mirrors; {} bytes in {secs:.3} s: {rate:.0} B/s, limit {LIMIT}",
+        fa.from_peers,
+        fa.from_mirrors,
+        a.len() + b.len()
+    );
+    assert!(fa.from_peers > a.len() as u64 / 2, "{fa:?}");
+    assert!(
+        rate <= 1.15 * LIMIT as f64,
+        "{rate:.0} B/s with a limit of {LIMIT} B/s: the peers' bytes were not counted"
+    );
+    drop(seed);
+    seeder.stop().await;
+}
