@@ -2,8 +2,12 @@
 # pactor demo: a sandboxed root installing a small package set from a local
 # repository served by four local mirrors (one dead, one rate-limited, two
 # healthy), first as pacman would (plain), then with -x (torrent + every
-# mirror at once). Nothing outside a temp dir is touched; every process the
-# demo starts is stopped at exit and bounded in time.
+# mirror at once). For -x, pactor-mktorrent publishes a .torrent beside each
+# package, and a seeder -- pactor-seed over a cache holding the packages,
+# found through a local opentracker -- joins the mirrors as a peer (without
+# opentracker the mirrors alone are the swarm). Nothing outside a temp dir is
+# touched; every process the demo starts is stopped at exit and bounded in
+# time.
 #
 #   scripts/demo.sh [--pactor BIN] [--compare] [--keep] [--rate RATE] [TARGET...]
 #
@@ -18,6 +22,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 PACTOR="${PACTOR_BIN:-$TARGET_DIR/release/pactor}"
+MKTORRENT="${PACTOR_MKTORRENT_BIN:-$TARGET_DIR/release/pactor-mktorrent}"
+SEEDER="${PACTOR_SEED_BIN:-$TARGET_DIR/release/pactor-seed}"
 compare=0
 keep=0
 rate=1m
@@ -28,7 +34,7 @@ while (($#)); do
         --compare) compare=1; shift ;;
         --keep) keep=1; shift ;;
         --rate) rate="$2"; shift 2 ;;
-        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -58,7 +64,9 @@ REF_PACMAN="$(find_tool pacman)" || die "pacman not found (run ./setup.sh deps)"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 [[ -x "$NGINX" ]] || die "nginx not found"
 for t in bsdtar zstd python3 curl; do command -v "$t" >/dev/null || die "$t not found"; done
-[[ -x "$PACTOR" ]] || die "pactor binary not found at $PACTOR (cargo build --release --locked --bins)"
+for b in "$PACTOR" "$MKTORRENT" "$SEEDER"; do
+    [[ -x "$b" ]] || die "$(basename "$b") not found at $b (cargo build --release --locked --bins)"
+done
 PACTOR="$(realpath "$PACTOR")"
 
 # --- sandbox -----------------------------------------------------------------
@@ -99,11 +107,12 @@ cp "$SB"/pkgs/*.pkg.tar.zst "$REPODIR/"
 
 # --- mirrors -----------------------------------------------------------------
 
-# Four free loopback ports; the first stays closed (a dead mirror).
+# Six free loopback ports: four mirrors (the first stays closed, a dead
+# mirror), the tracker and the seeder.
 mapfile -t ports < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(4):
+for _ in range(6):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -111,6 +120,8 @@ for s in socks:
     print(s.getsockname()[1])
 PY
 )
+TRACKER_PORT="${ports[4]}" SEED_PORT="${ports[5]}"
+ports=("${ports[@]:0:4}")
 names=(dead slow fast-a fast-b)
 
 start_mirror() { # index rate
@@ -165,16 +176,57 @@ printf '  %-7s http://127.0.0.1:%s\n' fast-a "${ports[2]}" fast-b "${ports[3]}"
 servers=()
 for p in "${ports[@]}"; do servers+=("http://127.0.0.1:$p/\$repo/os/\$arch"); done
 
-# One .torrent per package next to it (what pactor-mktorrent publishes), with
-# every mirror as a BEP 19 webseed and no tracker: the mirrors are the swarm.
-if command -v mktorrent >/dev/null; then
-    for f in "$REPODIR"/*.pkg.tar.zst; do
-        b="$(basename "$f")"
-        ws=()
-        for p in "${ports[@]}"; do ws+=(-w "http://127.0.0.1:$p/$REPO/os/$ARCH/$b"); done
-        mktorrent -d -l 18 "${ws[@]}" -o "$f.torrent" "$f" >/dev/null 2>&1 || true
-    done
-    chmod 644 "$REPODIR"/*.torrent 2>/dev/null || true
+# One .torrent per package next to it, made by pactor-mktorrent as a mirror
+# would: every mirror as a BEP 19 webseed, and the local tracker when there is
+# one (else the mirrors alone are the swarm).
+tracker=()
+if command -v opentracker >/dev/null; then
+    tracker=(--tracker "http://127.0.0.1:$TRACKER_PORT/announce")
+fi
+: >"$SB/mktorrent.conf"
+webseeds=()
+for s in "${servers[@]}"; do webseeds+=(--webseed "$s"); done
+"$MKTORRENT" --config "$SB/mktorrent.conf" --quiet "${webseeds[@]}" "${tracker[@]}" "$SB/mirror" ||
+    die "pactor-mktorrent failed"
+
+# The seeder: pactor-seed over a cache that holds the packages, with their
+# torrents where pactor keeps them, announcing to opentracker. Debian's
+# opentracker serves only whitelisted torrents and chroots into its directory.
+seed_args=()
+start_seeder() {
+    local d="$SB/seeder" user=() h n
+    mkdir -p "$d/tracker" "$d/cache" "$d/db/local" "$d/pactor/torrents"
+    echo 9 >"$d/db/local/ALPM_DB_VERSION"
+    cp "$REPODIR"/*.pkg.tar.zst "$d/cache/"
+    for f in "$REPODIR"/*.pkg.tar.zst.torrent; do cp "$f" "$d/pactor/torrents/"; done
+    python3 "$ROOT/scripts/bench/bt.py" infohash "$d"/pactor/torrents/*.torrent >"$d/tracker/whitelist"
+    timeout -k 5 "$DEMO_TIMEOUT" opentracker -i 127.0.0.1 -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
+        -d "$d/tracker" -w whitelist >"$d/tracker.log" 2>&1 &
+    server_pids+=($!)
+    printf '[options]\nCacheDir = %s/cache/\nDBPath = %s/db/\nArchitecture = auto\n' "$d" "$d" >"$d/pacman.conf"
+    printf '[options]\nStateDir = %s/pactor\n\n[seed]\nStateDir = %s/state\nRuntimeDir = %s/run\nListenPort = %s\nDHT = no\nLSD = no\n' \
+        "$d" "$d" "$d" "$SEED_PORT" >"$d/pactor.conf"
+    # As root it must be told whom to run as (it never seeds as root).
+    [[ $EUID == 0 ]] && user=(--user nobody)
+    seed_args=(--pacman-config "$d/pacman.conf" --config "$d/pactor.conf")
+    timeout -k 5 "$DEMO_TIMEOUT" env -i LC_ALL=C PATH=/usr/bin:/bin \
+        "$SEEDER" "${seed_args[@]}" run "${user[@]}" >"$d/seed.log" 2>&1 &
+    server_pids+=($!)
+    n="$(ls "$d"/pactor/torrents/*.torrent | wc -l)"
+    mapfile -t h <"$d/tracker/whitelist"
+    if ! python3 "$ROOT/scripts/bench/bt.py" wait-seeds "http://127.0.0.1:$TRACKER_PORT" 1 30 "${h[@]}" >/dev/null; then
+        sed 's/^/  seeder: /' "$d/seed.log" | tail -5
+        echo "  (the seeder did not reach the tracker: the mirrors alone are the swarm)"
+        return
+    fi
+    "$SEEDER" "${seed_args[@]}" status | sed 's/^/  /'
+    printf '  seeder  127.0.0.1:%s, %s packages, tracker http://127.0.0.1:%s\n' "$SEED_PORT" "$n" "$TRACKER_PORT"
+}
+if ((${#tracker[@]})); then
+    say "starting the seeder (pactor-seed) and the tracker (opentracker)"
+    start_seeder
+else
+    say "no opentracker here: no seeder, the mirrors alone are the swarm"
 fi
 
 cat >"$SB/pacman.conf" <<CONF
@@ -186,6 +238,16 @@ ParallelDownloads = 5
 
 [$REPO]
 $(printf 'Server = %s\n' "${servers[@]}")
+CONF
+# pactor's own settings beside pacman.conf: peers only through the local
+# tracker (no public DHT, no multicast), and no pactor-seed of the machine's.
+cat >"$SB/pactor.conf" <<CONF
+[options]
+DHT = no
+LSD = no
+
+[seed]
+RuntimeDir = $SB/no-daemon
 CONF
 say "pacman.conf"
 sed 's/^/  /' "$SB/pacman.conf"
@@ -276,6 +338,11 @@ else
     echo "  pactor -x failed to install ${targets[*]}"
     check_root torrent || true
     status=1
+fi
+
+if [[ -S "$SB/seeder/run/status.sock" ]]; then
+    say "the seeder afterwards"
+    "$SEEDER" "${seed_args[@]}" status | grep -E '^(Uploaded|Peers) ' | sed 's/^/  /' || true
 fi
 
 say "done: $([[ $status == 0 ]] && echo 'both runs installed the expected packages' || echo 'pactor did not (yet) produce the expected result')"
