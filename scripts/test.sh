@@ -5,9 +5,12 @@
 #   2. cargo nextest run / cargo test         (unit + integration tests, tests/it)
 #   3. scripts/pactest.sh                     (pacman's own suite: pacman, pactor,
 #                                              pactor -x; fails on a parity gap)
+#   4. scripts/makepkg-test.sh                (the PKGBUILD built by makepkg as an
+#                                              unprivileged user, installed with
+#                                              pactor -U into a sandbox, file list)
 #
 #   scripts/test.sh [--lint] [--release-tests] [--no-pactest] [--no-cargo-test]
-#                    [-- PACTEST ARGS]
+#                    [--no-makepkg] [-- PACTEST ARGS]
 #
 #   --lint   also run `cargo fmt --all --check` and
 #            `cargo clippy --workspace --all-targets --locked -- -D warnings`
@@ -28,15 +31,17 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 lint=0
 pactest=1
 cargo_test=1
+makepkg=1
 pactest_args=()
 while (($#)); do
     case "$1" in
         --lint) lint=1 ;;
         --no-pactest) pactest=0 ;;
         --no-cargo-test) cargo_test=0 ;;
+        --no-makepkg) makepkg=0 ;;
         --release-tests) PACTOR_TEST_PROFILE=release ;;
         --) shift; pactest_args=("$@"); break ;;
-        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) printf 'test.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
     shift
@@ -48,6 +53,7 @@ profile_args=()
 # Upper bounds, so that a hung test cannot keep CI busy for hours.
 CARGO_TEST_TIMEOUT="${PACTOR_CARGO_TEST_TIMEOUT:-1800}"
 PACTEST_TIMEOUT="${PACTOR_PACTEST_TIMEOUT:-1200}"
+MAKEPKG_TIMEOUT="${PACTOR_MAKEPKG_TIMEOUT:-1800}"
 
 results=()
 failed=0
@@ -104,6 +110,14 @@ fi
 if ((pactest)); then
     step "pactest parity (pacman, pactor, pactor -x)" timeout --foreground -k 30 "$PACTEST_TIMEOUT" \
         "$ROOT/scripts/pactest.sh" --pactor "$TARGET_DIR/release/pactor" "${pactest_args[@]}"
+fi
+
+# Last, since it builds pactor once more from a source tarball the way an
+# Arch user's makepkg does (about 3 minutes on 2 cores); without the
+# PKGBUILD's check(), as steps 2 and 3 ran the tests already.
+if ((makepkg)); then
+    step "makepkg package build + pactor -U install" timeout --foreground -k 30 "$MAKEPKG_TIMEOUT" \
+        "$ROOT/scripts/makepkg-test.sh"
 fi
 
 report

@@ -132,7 +132,8 @@ fn pkgbuild_installs_every_binary() {
 fn makepkg_builds_and_pactor_installs_the_package() {
     let Some(mode) = std::env::var_os("PACTOR_TEST_MAKEPKG") else {
         eprintln!(
-            "skipped: set PACTOR_TEST_MAKEPKG=1 (or =check) to build the package with makepkg"
+            "skipped: scripts/test.sh (./setup.sh test) runs scripts/makepkg-test.sh as a step \
+             of its own; set PACTOR_TEST_MAKEPKG=1 (or =check) to run it from cargo"
         );
         return;
     };
