@@ -435,7 +435,9 @@ fn fetch_in_child(
         .take()
         .ok_or_else(|| FetchError::InvalidPlan("no pipe".into()))?;
     // Ctrl-C reaches the child too (same process group): it stops, and the
-    // pipe ends.
+    // pipe ends. A SIGINT or SIGHUP sent to pactor alone is passed on to it
+    // by the signal handler.
+    crate::signals::engine_child(Some(child.id()));
     let mut got = receive(
         BufReader::new(stdout),
         &plan,
@@ -443,6 +445,9 @@ fn fetch_in_child(
         &|| true,
         None,
     );
+    // The pipe is closed: the child is exiting. It stays ours (unreaped)
+    // until the wait below, so the handler never signals a stranger.
+    crate::signals::engine_child(None);
     let status = child
         .wait()
         .map_err(|e| io_err("could not wait for", &exe, e))?;

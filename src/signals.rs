@@ -1,12 +1,16 @@
 //! pacman's soft interrupt (`src/pacman/sighandler.c`): SIGINT or SIGHUP
 //! during a commit asks libalpm to stop at a safe point; at any other time the
 //! database lock is released and pactor exits with 128 + the signal. Files
-//! already in the cache (and the engine's verified pieces) stay.
+//! already in the cache (and the engine's verified pieces) stay. The signal
+//! is passed on to the download process, when one runs (src/sandbox.rs), so
+//! that it stops as well even when the signal was sent to pactor alone.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 static HANDLE: AtomicPtr<alpm_sys::alpm_handle_t> = AtomicPtr::new(std::ptr::null_mut());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The download process's pid while it runs, else 0.
+static ENGINE_CHILD: AtomicI32 = AtomicI32::new(0);
 
 /// Whether SIGINT/SIGHUP arrived during a transaction: pactor's downloads
 /// stop (keeping verified pieces) and libalpm's commit winds down.
@@ -28,6 +32,13 @@ extern "C" fn soft_interrupt(signum: libc::c_int) {
         xwrite(2, b"\nHangup signal received\n");
     }
     INTERRUPTED.store(true, Ordering::SeqCst);
+    let child = ENGINE_CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        // SAFETY: kill(2) is async-signal-safe; the pid is our unreaped child.
+        unsafe {
+            libc::kill(child, signum);
+        }
+    }
     let handle = HANDLE.load(Ordering::SeqCst);
     if !handle.is_null() {
         // SAFETY: the handle stays alive while registered (see `register`);
@@ -58,6 +69,13 @@ pub fn install() {
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
         libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
     }
+}
+
+/// Tells the handler which download process to pass the signal on to
+/// (`None` once it has ended, before it is reaped).
+pub fn engine_child(pid: Option<u32>) {
+    let pid = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    ENGINE_CHILD.store(pid, Ordering::SeqCst);
 }
 
 /// Makes `handle` the one the handler interrupts or unlocks; `None` before
