@@ -13,110 +13,16 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pactor_fetch::swarm::{Swarm, SwarmItem, SwarmOptions};
-use pactor_fetch::torrent::{info_for_file, InfoHash, Metainfo};
+use pactor_fetch::torrent::{info_for_file, Metainfo};
+use support::programs::{free_port, have, seeder_announced, start_tracker, Program};
 use support::{content, sha256, spawn_mirror, within, Faults};
 
 const NAME: &str = "seeded-2.0-1-x86_64.pkg.tar.zst";
-/// Upper bound of every external program's life.
-const PROGRAM_LIFETIME_SECS: &str = "90";
-
-fn have(program: &str) -> bool {
-    ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .any(|d| Path::new(d).join(program).exists())
-}
-
-fn free_port() -> u16 {
-    // Closed again at once; the program binds it a moment later.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let u = std::net::UdpSocket::bind(("127.0.0.1", port));
-    if u.is_err() {
-        return free_port();
-    }
-    port
-}
-
-/// A program started under `timeout`, stopped by PID when dropped.
-struct Program {
-    child: std::process::Child,
-    name: &'static str,
-    log: Option<PathBuf>,
-}
-
-impl Program {
-    fn start(name: &'static str, args: &[&str], log: Option<PathBuf>) -> Program {
-        let child = std::process::Command::new("timeout")
-            .arg(PROGRAM_LIFETIME_SECS)
-            .arg(name)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Program { child, name, log }
-    }
-
-    fn log(&self) -> String {
-        self.log
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        // SIGTERM to timeout(1), which passes it on to the program.
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- {} log ---\n{}", self.name, self.log());
-        }
-    }
-}
-
-/// opentracker on 127.0.0.1, whitelisting `hashes`.
-fn start_tracker(dir: &Path, hashes: &[InfoHash]) -> (Program, String) {
-    let root = dir.join("tracker");
-    std::fs::create_dir_all(&root).unwrap();
-    // It drops to `nobody` and chroots here; the list is read after that.
-    for d in [dir, &root] {
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let list: String = hashes.iter().map(|h| format!("{}\n", h.to_hex())).collect();
-    std::fs::write(root.join("whitelist"), list).unwrap();
-    let port = free_port().to_string();
-    let root_s = root.to_str().unwrap().to_owned();
-    let p = Program::start(
-        "opentracker",
-        &[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-P",
-            &port,
-            "-d",
-            &root_s,
-            "-w",
-            "whitelist",
-        ],
-        None,
-    );
-    (p, format!("http://127.0.0.1:{port}"))
-}
 
 /// transmission-daemon seeding `data` as `torrent`; returns its peer address.
 fn start_seeder(dir: &Path, torrent: &[u8], data: &[u8]) -> (Program, SocketAddr) {
@@ -163,25 +69,6 @@ fn start_seeder(dir: &Path, torrent: &[u8], data: &[u8]) -> (Program, SocketAddr
         Some(log),
     );
     (p, SocketAddr::from(([127, 0, 0, 1], peer_port)))
-}
-
-/// Waits until the tracker counts a seeder for `hash` (transmission has
-/// verified its data and announced).
-async fn seeder_announced(tracker: &str, hash: InfoHash) {
-    let escaped: String = hash.0.iter().map(|b| format!("%{b:02x}")).collect();
-    let url = format!("{tracker}/scrape?info_hash={escaped}");
-    let client = reqwest::Client::new();
-    loop {
-        if let Ok(r) = client.get(&url).send().await {
-            if let Ok(body) = r.bytes().await {
-                let text = String::from_utf8_lossy(&body);
-                if text.contains("8:completei") && !text.contains("8:completei0e") {
-                    return;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 struct Setup {

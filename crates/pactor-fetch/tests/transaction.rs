@@ -18,6 +18,7 @@ use pactor_fetch::{
     fetch_transaction, fetch_transaction_on, FetchItem, FetchOutcome, ItemId, SourceKind,
     SwarmSettings, TorrentSource, Url,
 };
+use support::programs::{have, seeder_announced, start_tracker};
 use support::{content, plan, sha256, spawn_mirror, within, Faults, Mirror};
 
 const A: &str = "a-1.0-1-x86_64.pkg.tar.zst";
@@ -654,88 +655,13 @@ async fn packages_added_together_on_a_resume_session_keep_their_own_torrents() {
     }
 }
 
-/// opentracker on 127.0.0.1 for `hash` only, under timeout(1); stopped by
-/// PID when dropped.
-struct Tracker {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Tracker {
-    fn start(dir: &Path, hash: pactor_fetch::torrent::InfoHash) -> Tracker {
-        use std::os::unix::fs::PermissionsExt;
-        let root = dir.join("tracker");
-        std::fs::create_dir_all(&root).unwrap();
-        for d in [dir, &root] {
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        std::fs::write(root.join("whitelist"), format!("{}\n", hash.to_hex())).unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port().to_string()
-        };
-        let child = std::process::Command::new("timeout")
-            .args([
-                "60",
-                "opentracker",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-P",
-                &port,
-            ])
-            .arg("-d")
-            .arg(&root)
-            .args(["-w", "whitelist"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        Tracker {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Waits until the tracker counts a seeder for `hash`.
-    async fn seeded(&self, hash: pactor_fetch::torrent::InfoHash) {
-        let escaped: String = hash.0.iter().map(|b| format!("%{b:02x}")).collect();
-        let url = format!("{}/scrape?info_hash={escaped}", self.url);
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(r) = client.get(&url).send().await {
-                if let Ok(body) = r.bytes().await {
-                    let text = String::from_utf8_lossy(&body);
-                    if text.contains("8:completei") && !text.contains("8:completei0e") {
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        // SIGTERM to timeout(1), which passes it on.
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 /// Bytes from peers count against the transaction's limit too: librqbit
 /// paces them with its own bucket (a second's worth at once), and the HTTP
 /// engine makes up for them. A comes from a pactor seeder found through
 /// opentracker (its only mirror is slow), B over HTTP at the same time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_bytes_count_against_the_download_limit() {
-    if !Path::new("/usr/bin/opentracker").exists() {
+    if !have("opentracker") {
         eprintln!("skipped: opentracker is not installed");
         return;
     }
@@ -749,8 +675,8 @@ async fn peer_bytes_count_against_the_download_limit() {
     std::fs::write(&seed_path, &a).unwrap();
     let mut meta = Metainfo::new(info_for_file(&seed_path, A).unwrap());
     let hash = meta.info_hash();
-    let tracker = Tracker::start(tmp.path(), hash);
-    meta.announce = Some(format!("{}/announce", tracker.url));
+    let (_tracker, tracker_url) = start_tracker(tmp.path(), &[hash]);
+    meta.announce = Some(format!("{tracker_url}/announce"));
     let torrent = meta.to_bytes();
     // opentracker reads its whitelist in the background.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -775,7 +701,11 @@ async fn peer_bytes_count_against_the_download_limit() {
     within(Duration::from_secs(20), seed.wait_ready())
         .await
         .unwrap();
-    within(Duration::from_secs(20), tracker.seeded(hash)).await;
+    within(
+        Duration::from_secs(20),
+        seeder_announced(&tracker_url, hash),
+    )
+    .await;
 
     let slow = spawn_mirror(
         Arc::new(HashMap::from([

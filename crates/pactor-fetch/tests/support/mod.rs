@@ -3,6 +3,8 @@
 //! and never answer. Every server stops by itself after [`SERVER_LIFETIME`].
 #![allow(dead_code)]
 
+pub mod programs;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
