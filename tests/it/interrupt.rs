@@ -12,17 +12,6 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const PACKAGE_BYTES: usize = 6 * 1024 * 1024;
-
-/// Two 6 MiB packages behind two slow mirrors (about 1.5 s per MiB for
-/// each connection), so an interrupt can land mid-download.
-fn big_set() -> Vec<Pkg> {
-    vec![
-        Pkg::new("bigone", "1.0-1").random_file("usr/share/big/one.bin", PACKAGE_BYTES),
-        Pkg::new("bigtwo", "1.0-1").random_file("usr/share/big/two.bin", PACKAGE_BYTES),
-    ]
-}
-
 fn big_files() -> Vec<String> {
     big_set().iter().map(Pkg::filename).collect()
 }
@@ -69,22 +58,6 @@ fn served_in_the_end(sb: &Sandbox) -> u64 {
     last
 }
 
-/// Bytes written so far into pactor's download directory: the engine's
-/// partial files are sparse, so their allocated blocks tell how far it got.
-fn written(r: &Root) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    walkdir::WalkDir::new(r.statedir().join("partial"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.ends_with(".pkg.tar.zst") || name.ends_with(".pkg.tar.zst.part")
-        })
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.blocks() * 512)
-        .sum()
-}
-
 /// Who gets the SIGINT.
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
@@ -114,11 +87,11 @@ fn run_interrupted(r: &Root, sb: &Sandbox, fraction: f64, target: Target) -> (i3
         .expect("start pactor");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (written(r) as f64) < fraction * total {
+    while (r.written() as f64) < fraction * total {
         assert!(
             Instant::now() < deadline,
             "pactor wrote only {} of {total} bytes in 60 s",
-            written(r)
+            r.written()
         );
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -164,7 +137,7 @@ fn interrupt_then_resume(torrents: bool, target: Target) {
         "no pacman-style interrupt message:\n{stderr}"
     );
     let before = served(&sb);
-    let kept = written(&r);
+    let kept = r.written();
     assert!(kept > 0, "nothing of the interrupted download was kept");
     assert!(
         kept < total,

@@ -143,28 +143,6 @@ fn sync_goes_through_the_daemon_and_new_packages_are_seeded() {
     );
 }
 
-const PACKAGE_BYTES: usize = 6 * 1024 * 1024;
-
-fn big_set() -> Vec<Pkg> {
-    vec![
-        Pkg::new("bigone", "1.0-1").random_file("usr/share/big/one.bin", PACKAGE_BYTES),
-        Pkg::new("bigtwo", "1.0-1").random_file("usr/share/big/two.bin", PACKAGE_BYTES),
-    ]
-}
-
-/// Bytes written so far into pactor's download directory (the swarm's
-/// files are sparse: their allocated blocks tell how far it got).
-fn written(r: &Root) -> u64 {
-    walkdir::WalkDir::new(r.statedir().join("partial"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().contains(".pkg.tar.zst"))
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.blocks() * 512)
-        .sum()
-}
-
 /// given pactor-seed running and two slow mirrors, when the daemon is
 /// killed (SIGKILL) while it downloads for `pactor -Syx`, then pactor warns,
 /// finishes with its own engine, installs both packages, and the mirrors
@@ -205,11 +183,11 @@ fn daemon_killed_mid_download_pactor_finishes_from_its_pieces() {
         .spawn()
         .expect("start pactor");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (written(&r) as f64) < 0.3 * total as f64 {
+    while (r.written() as f64) < 0.3 * total as f64 {
         assert!(
             Instant::now() < deadline,
             "only {} of {total} bytes written in 60 s; pactor-seed's log:\n{}",
-            written(&r),
+            r.written(),
             daemon.log()
         );
         assert!(
@@ -223,7 +201,7 @@ fn daemon_killed_mid_download_pactor_finishes_from_its_pieces() {
         log.contains("handoff from uid 0: fetching"),
         "the download is not the daemon's; its log:\n{log}"
     );
-    let kept = written(&r);
+    let kept = r.written();
     daemon.kill_hard();
     let served_at_kill = sb.served(".pkg.tar.zst");
 
@@ -310,11 +288,11 @@ fn interrupted_pactor_leaves_the_daemon_which_resumes_next_time() {
         .spawn()
         .expect("start pactor");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (written(&r) as f64) < 0.3 * total as f64 {
+    while (r.written() as f64) < 0.3 * total as f64 {
         assert!(
             Instant::now() < deadline,
             "only {} of {total} bytes written in 60 s; pactor-seed's log:\n{}",
-            written(&r),
+            r.written(),
             daemon.log()
         );
         assert!(

@@ -58,6 +58,17 @@ pub fn greet_set() -> Vec<Pkg> {
     ]
 }
 
+/// Two 6 MiB incompressible packages, `bigone` and `bigtwo`: behind slow
+/// mirrors their download takes long enough for an interrupt or a killed
+/// daemon to land in the middle of it.
+pub fn big_set() -> Vec<Pkg> {
+    const PACKAGE_BYTES: usize = 6 * 1024 * 1024;
+    vec![
+        Pkg::new("bigone", "1.0-1").random_file("usr/share/big/one.bin", PACKAGE_BYTES),
+        Pkg::new("bigtwo", "1.0-1").random_file("usr/share/big/two.bin", PACKAGE_BYTES),
+    ]
+}
+
 /// The lines of a stream, put in a comparable form: download blocks (after
 /// `:: Retrieving packages...` / `:: Synchronizing package databases...`, up
 /// to pacman's next step) are sorted in plain mode (parallel downloads finish

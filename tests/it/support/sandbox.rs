@@ -282,6 +282,23 @@ impl Root {
     pub fn statedir(&self) -> PathBuf {
         self.base.join("root/var/lib/pactor")
     }
+    /// Bytes written so far into pactor's download directory (package
+    /// files and their `.part`s, the swarm's included): the partial files
+    /// are sparse, so their allocated blocks tell how far a download got.
+    pub fn written(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        walkdir::WalkDir::new(self.statedir().join("partial"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with(".pkg.tar.zst") || name.ends_with(".pkg.tar.zst.part")
+            })
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.blocks() * 512)
+            .sum()
+    }
     pub fn logfile(&self) -> PathBuf {
         self.base.join("pacman.log")
     }
