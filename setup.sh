@@ -31,7 +31,7 @@ DEBIAN_PKGS=(
     meson ninja-build pkg-config gcc libarchive-dev libcurl4-openssl-dev
     libgpgme-dev libssl-dev libarchive-tools fakeroot fakechroot zstd gettext
     python3 gnupg curl iproute2 nginx aria2 opentracker mktorrent
-    transmission-cli transmission-daemon qbittorrent-nox deluged zsh fish
+    transmission-cli transmission-daemon qbittorrent-nox deluged zsh fish systemd
 )
 ARCH_PKGS=(
     pacman base-devel python fakechroot gnupg curl iproute2 nginx aria2
