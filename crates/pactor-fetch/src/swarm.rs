@@ -310,11 +310,17 @@ impl Swarm {
                 continue;
             }
             let bridge = self.bridge(&origin).await?;
-            let source = Arc::new(Source::new(url, layout.clone(), limiter.clone()));
+            let source = Arc::new(Source::new(
+                url,
+                layout.clone(),
+                limiter.clone(),
+                bridge.slots(),
+            ));
             bridge.register(info_hash.0, source.clone());
             peers.push(bridge.addr());
             sources.push((bridge.addr(), source));
         }
+        Source::link(&sources.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
         peers.extend(item.initial_peers.iter().copied());
 
         let output_dir = item.output_dir.to_str().ok_or_else(|| SwarmError::Add {
@@ -410,10 +416,26 @@ impl Swarm {
         self.session.listen_addr()
     }
 
-    /// Ends the session: bridges, peers, DHT (its table is saved first).
+    /// Ends the session: bridges, peers, DHT.
+    ///
+    /// librqbit's `Session::stop` pauses every torrent and cancels the
+    /// session's tasks at once, then sleeps a fixed second for those tasks
+    /// to wind down. With a [`SwarmOptions::resume_dir`] that second is
+    /// waited for, since librqbit's store in that directory may still be
+    /// written and the next session reads it. Without one (a transaction's
+    /// own session) nothing waits on those tasks: its transfers are removed
+    /// already, pausing is synchronous, and the DHT table is written only by
+    /// its own timer (every 60 s, `librqbit-dht` `persistence.rs`), never
+    /// on stop. So the stop is run up to that sleep and not waited out; the
+    /// tasks end on their own, or with the runtime.
     pub async fn stop(self) {
         self.cancel.cancel();
-        self.session.stop().await;
+        if self.resume_dir.is_some() {
+            self.session.stop().await;
+        } else {
+            use futures_util::FutureExt;
+            let _ = self.session.stop().now_or_never();
+        }
     }
 }
 

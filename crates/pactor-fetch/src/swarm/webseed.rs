@@ -30,7 +30,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -38,7 +38,7 @@ use reqwest::Client;
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -159,13 +159,20 @@ pub(crate) struct Source {
     /// The download limit this file's bytes are paid from, as they arrive
     /// from the mirror (shared with the HTTP engine of the transaction).
     limiter: Option<Arc<RateLimiter>>,
+    /// The request slots of this source's mirror (its bridge's permits).
+    slots: Arc<Semaphore>,
+    /// The same file on the transfer's other mirrors ([`Source::link`]).
+    siblings: OnceLock<Vec<Weak<Source>>>,
 }
 
 impl Source {
+    /// The file at `url` on the mirror whose bridge's request slots are
+    /// `slots` ([`Bridge::slots`]).
     pub(crate) fn new(
         url: Url,
         layout: Arc<PieceLayout>,
         limiter: Option<Arc<RateLimiter>>,
+        slots: Arc<Semaphore>,
     ) -> Source {
         Source {
             url,
@@ -175,7 +182,64 @@ impl Source {
             dropped: Mutex::new(None),
             gone: CancellationToken::new(),
             limiter,
+            slots,
+            siblings: OnceLock::new(),
         }
+    }
+
+    /// Tells each of `sources` (one file on several mirrors) about the
+    /// others, so that a piece asked of one mirror can be fetched from
+    /// another one that has a free request slot ([`Source::slot`]).
+    pub(crate) fn link(sources: &[Arc<Source>]) {
+        for s in sources {
+            let others = sources
+                .iter()
+                .filter(|o| !Arc::ptr_eq(o, s))
+                .map(Arc::downgrade)
+                .collect();
+            let _ = s.siblings.set(others);
+        }
+    }
+
+    /// A request slot for this file: on its own mirror when one is free
+    /// there now, otherwise the first that frees up on its own mirror or on
+    /// a sibling mirror that is not dropped and not failing. librqbit picks
+    /// a peer per piece without knowing how fast each mirror is or how much
+    /// it already has to do; taking whichever mirror is free first turns
+    /// that into a pull: fast mirrors free their slots more often and so
+    /// fetch more, as the HTTP engine's workers do. With many small
+    /// packages (one request each) this is what keeps a slow mirror from
+    /// holding a queue of them while a fast one idles.
+    async fn slot(self: &Arc<Source>) -> Option<(OwnedSemaphorePermit, Arc<Source>)> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some((permit, self.clone()));
+        }
+        let mut candidates = vec![self.clone()];
+        candidates.extend(
+            self.siblings
+                .get()
+                .into_iter()
+                .flatten()
+                .filter_map(Weak::upgrade)
+                .filter(|s| {
+                    !s.is_dropped()
+                        && !s.gone.is_cancelled()
+                        && s.errors.load(Ordering::Relaxed) == 0
+                }),
+        );
+        if let Some((permit, s)) = candidates.iter().find_map(|s| {
+            s.slots
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .map(|p| (p, s.clone()))
+        }) {
+            return Some((permit, s));
+        }
+        let waits = candidates.into_iter().map(|s| {
+            Box::pin(async move { s.slots.clone().acquire_owned().await.ok().map(|p| (p, s)) })
+        });
+        futures_util::future::select_all(waits).await.0
     }
 
     pub(crate) fn status(&self) -> WebseedStatus {
@@ -221,7 +285,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct Bridge {
     addr: SocketAddr,
     sources: Mutex<HashMap<[u8; 20], Arc<Source>>>,
-    /// Open HTTP requests to this mirror.
+    /// Open HTTP requests to this mirror, for any file.
     permits: Arc<Semaphore>,
     client: Client,
     options: WebseedOptions,
@@ -274,6 +338,11 @@ impl Bridge {
     /// Where librqbit should connect.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The mirror's request slots, for the [`Source`]s of its files.
+    pub(crate) fn slots(&self) -> Arc<Semaphore> {
+        self.permits.clone()
     }
 
     /// Serves `source` to connections for `info_hash`.
@@ -668,9 +737,10 @@ impl Conn {
     }
 
     /// Hands queued runs of pieces to HTTP requests, as many at once as the
-    /// mirror's permits allow. A permit is taken only once there is work:
-    /// connections of finished packages stay open and idle, and must not
-    /// hold the mirror's slots.
+    /// mirrors' permits allow, each to the first mirror of the file with a
+    /// free slot ([`Source::slot`]). A permit is taken only once there is
+    /// work: connections of finished packages stay open and idle, and must
+    /// not hold the mirror's slots.
     async fn schedule(self: Arc<Self>) {
         loop {
             loop {
@@ -683,11 +753,11 @@ impl Conn {
                     _ = notified => {}
                 }
             }
-            let permit = tokio::select! {
+            let (permit, mirror) = tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                p = self.bridge.permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
+                p = self.source.slot() => match p {
+                    Some(p) => p,
+                    None => return,
                 },
             };
             let Some(run) = lock(&self.state).take_run(self.bridge.options.max_request_bytes)
@@ -698,21 +768,22 @@ impl Conn {
             tokio::spawn(async move {
                 let result = tokio::select! {
                     _ = conn.cancel.cancelled() => return,
-                    r = conn.fetch(run) => r,
+                    r = conn.fetch(&mirror, run) => r,
                 };
                 drop(permit);
                 if let Err((e, from)) = result {
-                    conn.on_fetch_error(e, from, run.1).await;
+                    conn.on_fetch_error(&mirror, e, from, run.1).await;
                 }
             });
         }
     }
 
-    /// Fetches pieces `run.0..run.1` in one range request, checks each piece
-    /// as it completes and sends its wanted blocks. On error returns the first
-    /// piece not delivered.
-    async fn fetch(&self, run: (u32, u32)) -> Result<(), (SourceError, u32)> {
-        let layout = &self.source.layout;
+    /// Fetches pieces `run.0..run.1` from `mirror` (this connection's
+    /// source or a sibling of it) in one range request, checks each piece
+    /// as it completes and sends its wanted blocks. On error returns the
+    /// first piece not delivered.
+    async fn fetch(&self, mirror: &Source, run: (u32, u32)) -> Result<(), (SourceError, u32)> {
+        let layout = &mirror.layout;
         let opts = &self.bridge.options;
         let start = u64::from(run.0) * layout.piece_length;
         let end = (u64::from(run.1) * layout.piece_length).min(layout.length);
@@ -720,7 +791,7 @@ impl Conn {
             opts.connect_timeout + opts.stall_timeout,
             http::open(
                 &self.bridge.client,
-                &self.source.url,
+                &mirror.url,
                 Some((start, end)),
                 Some(layout.length),
             ),
@@ -741,7 +812,7 @@ impl Conn {
             let Some(mut chunk) = chunk else {
                 return Err((SourceError::ShortBody, piece));
             };
-            if let Some(limiter) = &self.source.limiter {
+            if let Some(limiter) = &mirror.limiter {
                 // Paid as it arrives, like the HTTP engine's bytes; the
                 // pause reaches the mirror through TCP's flow control.
                 limiter.consume(chunk.len() as u64).await;
@@ -757,7 +828,7 @@ impl Conn {
                 buf.extend_from_slice(&chunk.split_to(take));
                 if buf.len() as u64 == layout.piece_len(piece) {
                     let data = buf.split().freeze();
-                    self.on_piece(piece, data).map_err(|e| (e, piece))?;
+                    self.on_piece(mirror, piece, data).map_err(|e| (e, piece))?;
                     piece += 1;
                     if piece < run.1 {
                         buf.reserve(layout.piece_len(piece) as usize);
@@ -768,19 +839,17 @@ impl Conn {
         Ok(())
     }
 
-    /// Verifies one piece and sends what librqbit asked of it.
-    fn on_piece(&self, index: u32, data: Bytes) -> Result<(), SourceError> {
+    /// Verifies one piece from `mirror` and sends what librqbit asked of it.
+    fn on_piece(&self, mirror: &Source, index: u32, data: Bytes) -> Result<(), SourceError> {
         let digest: [u8; 20] = Sha1::digest(&data).into();
-        if digest != self.source.layout.hashes[index as usize] {
-            self.source.drop_for(DropReason::BadPiece(index));
+        if digest != mirror.layout.hashes[index as usize] {
+            mirror.drop_for(DropReason::BadPiece(index));
             return Err(SourceError::Transport(format!(
                 "piece {index} failed its hash"
             )));
         }
-        self.source
-            .bytes
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.source.errors.store(0, Ordering::Relaxed);
+        mirror.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        mirror.errors.store(0, Ordering::Relaxed);
         let msgs = lock(&self.state).on_ready(index, data, self.bridge.options.cache_pieces);
         for m in msgs {
             self.send(m);
@@ -788,19 +857,25 @@ impl Conn {
         Ok(())
     }
 
-    /// Puts the undelivered pieces back, or drops the source after too many
-    /// errors (librqbit then gives its pieces to other peers).
-    async fn on_fetch_error(&self, e: SourceError, from: u32, end: u32) {
+    /// Counts the error against `mirror`, which fetched for this connection,
+    /// and drops it after too many. Puts the undelivered pieces back, unless
+    /// this connection's own source is dropped (librqbit then gives its
+    /// pieces to other peers). Pieces a sibling failed are queued again at
+    /// once, for another mirror to take.
+    async fn on_fetch_error(&self, mirror: &Source, e: SourceError, from: u32, end: u32) {
+        if !mirror.is_dropped() {
+            let errors = mirror.errors.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(url = %mirror.url, "webseed request failed: {e}");
+            if errors >= self.bridge.options.max_errors || e.is_missing_file() {
+                mirror.drop_for(DropReason::Errors(e.to_string()));
+            }
+        }
         if self.source.is_dropped() {
             return;
         }
-        let errors = self.source.errors.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::debug!(url = %self.source.url, "webseed request failed: {e}");
-        if errors >= self.bridge.options.max_errors || e.is_missing_file() {
-            self.source.drop_for(DropReason::Errors(e.to_string()));
-            return;
+        if std::ptr::eq(mirror, &*self.source) {
+            tokio::time::sleep(self.bridge.options.retry_delay).await;
         }
-        tokio::time::sleep(self.bridge.options.retry_delay).await;
         let mut st = lock(&self.state);
         for p in (from..end).rev() {
             if matches!(st.pieces.get(&p), Some(PieceState::Fetching)) {
