@@ -4,7 +4,8 @@
 //! [`Reporter`] and merged into one [`FetchOutcome`].
 //!
 //! A torrent is an untrusted hint (DESIGN.md, "Torrents"): it is fetched
-//! (a stored file, or the first few URLs raced for about 3 s), checked
+//! (a stored file, or the first few URLs, the next one asked when those
+//! before failed or kept it waiting, for about 3 s in all), checked
 //! against the sync db's name and size ([`torrent::parse_for_package`]), and
 //! a missing one is normal while a bad one is a warning; either way the
 //! package goes to HTTP. A swarm transfer that fails, stalls or delivers a
@@ -37,6 +38,13 @@ pub const SWARM_DIR: &str = "swarm";
 
 /// How many torrent URLs of one package are raced.
 const TORRENT_URLS_RACED: usize = 3;
+
+/// How long a torrent URL may keep us waiting before the next one is asked
+/// as well (at once when it fails). Asking all of them at once tripled the
+/// requests and connections of a transaction (900 for 300 packages), almost
+/// all of them wasted on the mirrors after the first, which answers within
+/// a round trip.
+const TORRENT_RACE_STAGGER: Duration = Duration::from_millis(250);
 
 /// How the BitTorrent half runs. Fill with `..Default::default()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -386,8 +394,11 @@ async fn find_torrent(
             }
         }
         TorrentSource::Urls(urls) => {
+            // The first URL alone; the next joins when every one asked so
+            // far failed or kept us waiting TORRENT_RACE_STAGGER.
+            let mut waiting = urls.into_iter().take(TORRENT_URLS_RACED);
             let mut race = JoinSet::new();
-            for url in urls.into_iter().take(TORRENT_URLS_RACED) {
+            let ask = |race: &mut JoinSet<_>, url: Url| {
                 let (client, filename) = (client.clone(), filename.clone());
                 race.spawn(async move {
                     let got = fetch_torrent(&client, &url).await?;
@@ -396,17 +407,33 @@ async fn find_torrent(
                         Err(e) => Err(Some(format!("{url}: {e}"))),
                     }
                 });
-            }
+            };
             let mut invalid = None;
-            while let Some(joined) = race.join_next().await {
+            let mut more = true;
+            loop {
+                if race.is_empty() || !more {
+                    match waiting.next() {
+                        Some(url) => ask(&mut race, url),
+                        None if race.is_empty() => break,
+                        None => {}
+                    }
+                }
+                more = true;
+                let joined = tokio::select! {
+                    j = race.join_next() => j,
+                    () = tokio::time::sleep(TORRENT_RACE_STAGGER) => {
+                        more = false;
+                        continue;
+                    }
+                };
                 match joined {
-                    Ok(Ok(bytes)) => {
+                    Some(Ok(Ok(bytes))) => {
                         return Lookup::Found {
                             bytes,
                             fetched: true,
                         }
                     }
-                    Ok(Err(Some(why))) => invalid = invalid.or(Some(why)),
+                    Some(Ok(Err(Some(why)))) => invalid = invalid.or(Some(why)),
                     _ => {}
                 }
             }
