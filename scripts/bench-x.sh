@@ -17,7 +17,11 @@
 #                aria2c gets the .torrent files (tracker + webseeds)
 #   patch-day    8 pactor clients (then 8 aria2c clients), each on its own
 #                10 MB/s down / 5 MB/s up line, fetch the same 5 packages at
-#                the same moment from one 10 MB/s mirror plus opentracker
+#                the same moment from one 10 MB/s mirror plus opentracker;
+#                clients that are done seed on until the last one is done
+#                (each pactor client hands its download to a pactor-seed
+#                daemon of its own; aria2c seeds on), unless
+#                PACTOR_BENCH_PD_SEED=0
 #   (default: all six)
 #
 #   --quick      smaller package sets (4 x 1-4 MiB; small300 -> 60 packages;
@@ -32,13 +36,14 @@
 # N seconds after the runs, for a look inside. Knobs (kB/s = 1000 bytes/s):
 # PACTOR_BENCH_SEED_KBPS (4000), PACTOR_BENCH_PD_CLIENTS (8),
 # PACTOR_BENCH_PD_MIRROR_KBPS / _DOWN_KBPS / _UP_KBPS (10000/10000/5000),
-# PACTOR_BENCH_PD_TOOLS ("pactor aria2c").
+# PACTOR_BENCH_PD_TOOLS ("pactor aria2c"), PACTOR_BENCH_PD_SEED (1).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 PACTOR="${PACTOR_BIN:-$TARGET_DIR/release/pactor}"
 MKTORRENT="${PACTOR_MKTORRENT_BIN:-$TARGET_DIR/release/pactor-mktorrent}"
+PACTOR_SEED="${PACTOR_SEED_BIN:-$TARGET_DIR/release/pactor-seed}"
 quick=0 runs=1 keep=0 scenarios=()
 while (($#)); do
     case "$1" in
@@ -80,7 +85,7 @@ for sc in "${scenarios[@]}"; do
     esac
 done
 if ((hubbed)); then
-    for t in opentracker transmission-daemon; do
+    for t in opentracker transmission-daemon "$PACTOR_SEED"; do
         command -v "$t" >/dev/null || die "$t not found (swarm and patch-day need it)"
     done
 fi

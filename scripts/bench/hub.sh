@@ -251,27 +251,85 @@ scenario_swarm() {
 # One mirror (PD_MIRROR_KBPS, plus opentracker in its namespace) and eight
 # clients, each on its own line (PD_DOWN_KBPS down, PD_UP_KBPS up). First one
 # client alone, then all eight at the same moment; per tool.
+#
+# PD_SEED=1 (the default; PACTOR_BENCH_PD_SEED=0 turns it off): a client that
+# is done keeps seeding until the last one is done, as on a real patch day.
+# Each pactor client namespace runs its own pactor-seed daemon (its own state
+# and runtime directories, the client's pactor.conf and pacman.conf, as
+# nobody); `pactor -Sxw` hands its download to it through the control socket
+# and the daemon seeds the packages afterwards. aria2c clients seed on
+# (--seed-time large, --seed-ratio=0.0); an aria2c client is done when
+# --on-bt-download-complete fired for every torrent. When every client is
+# done (or RUN_TIMEOUT passed) the daemons and aria2c processes are stopped
+# by PID. A client's time is always its own download's end.
 PD_CLIENTS="${PACTOR_BENCH_PD_CLIENTS:-8}"
 PD_MIRROR_KBPS="${PACTOR_BENCH_PD_MIRROR_KBPS:-10000}"
 PD_DOWN_KBPS="${PACTOR_BENCH_PD_DOWN_KBPS:-10000}"
 PD_UP_KBPS="${PACTOR_BENCH_PD_UP_KBPS:-5000}"
+PD_SEED="${PACTOR_BENCH_PD_SEED:-1}"
 read -r -a PD_TOOLS <<<"${PACTOR_BENCH_PD_TOOLS:-pactor aria2c}"
 PD_TABLE="$SB/patchday.tsv"
 
+# pactor-seed for the client in ROOT, inside NS; its PID goes to seed_pid.
+pd_seed_start() { # ns root
+    local ns="$1" r="$2" n
+    # the daemon reads the CacheDir from pacman.conf (pactor gets it on its
+    # command line) and its [seed] section from pactor.conf beside it
+    sed -i "/^\[options\]/a CacheDir = $r/cache/\nDBPath = $r/root/var/lib/pacman/" "$r/conf/pacman.conf"
+    printf '\n[seed]\nRuntimeDir = %s\nStateDir = %s\nListenPort = %s\nDHT = no\nLSD = no\n' \
+        "$r/seed-run" "$r/seed-state" "$BT_PORT" >>"$r/conf/pactor.conf"
+    ip netns exec "$ns" timeout -k 5 "$((RUN_TIMEOUT + 60))" "$PACTOR_SEED" \
+        --pacman-config "$r/conf/pacman.conf" run --user nobody </dev/null >/dev/null 2>"$r/seed.log" &
+    local pid=$!
+    server_pids+=("$pid")
+    for n in $(seq 200); do
+        [[ -S $r/seed-run/control.sock ]] && { seed_pid=$pid; return 0; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    tail -5 "$r/seed.log" >&2
+    die "pactor-seed in $ns did not open its control socket"
+}
+
 pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
     local tool="$1" n="$2" run="$3" set=pd k
-    local go="$SB/pd/go" pids=()
-    rm -f "$go"
+    local go="$SB/pd/go" stop="$SB/pd/stop" pids=() daemons=()
+    local ntorrents
+    ntorrents="$(wc -l <"$SB/$set.names")"
+    rm -f "$go" "$stop"
     for ((k = 0; k < n; k++)); do
         local r="$SB/pd/c$k"
         prepare_root "$r" "$set"
         mapfile -t cmd < <(tool_cmd "$tool" "$r" "$set")
+        if ((PD_SEED)) && [[ $tool == pactor ]]; then
+            pd_seed_start "$(hub_ns "c$k")" "$r"
+            daemons+=("$seed_pid")
+        fi
         {
             printf 'while [ ! -e %q ]; do sleep 0.005; done\n' "$go"
-            printf 'rc=0; '
-            printf '%q ' "${cmd[@]}"
-            printf '>%q 2>&1 || rc=$?\n' "$r/out.log"
-            printf 'date +%%s.%%N >%q; echo $rc >%q\n' "$r/t1" "$r/rc"
+            if ((PD_SEED)) && [[ $tool == aria2c ]]; then
+                # seed on until told to stop; done when every torrent's
+                # download-complete hook ran
+                printf '#!/bin/sh\ndate +%%s.%%N >>%q\n' "$r/done" >"$r/hook.sh"
+                chmod +x "$r/hook.sh"
+                local c=() w
+                for w in "${cmd[@]}"; do [[ $w == --seed-time=0 ]] || c+=("$w"); done
+                c+=(--seed-time="$((RUN_TIMEOUT / 60 + 5))" --seed-ratio=0.0 --on-bt-download-complete="$r/hook.sh")
+                printf '%q ' "${c[@]}"
+                printf '>%q 2>&1 &\na=$!\n' "$r/out.log"
+                printf 'while [ "$(cat %q 2>/dev/null | wc -l)" -lt %d ] && kill -0 $a 2>/dev/null; do sleep 0.02; done\n' \
+                    "$r/done" "$ntorrents"
+                printf 'if [ "$(cat %q 2>/dev/null | wc -l)" -ge %d ]; then sort -n %q | tail -1 >%q; echo 0 >%q; else date +%%s.%%N >%q; echo 1 >%q; fi\n' \
+                    "$r/done" "$ntorrents" "$r/done" "$r/t1" "$r/rc" "$r/t1" "$r/rc"
+                printf 'while [ ! -e %q ] && kill -0 $a 2>/dev/null; do sleep 0.1; done\n' "$stop"
+                printf 'kill $a 2>/dev/null; wait $a\n'
+            else
+                printf 'rc=0; '
+                printf '%q ' "${cmd[@]}"
+                printf '>%q 2>&1 || rc=$?\n' "$r/out.log"
+                printf 'date +%%s.%%N >%q; echo $rc >%q\n' "$r/t1" "$r/rc"
+            fi
         } >"$r/run.sh"
         ip netns exec "$(hub_ns "c$k")" timeout -k 5 "$RUN_TIMEOUT" bash "$r/run.sh" &
         pids+=($!)
@@ -281,7 +339,18 @@ pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
     sleep 1 # every client waits at the barrier
     t0="$(date +%s.%N)"
     touch "$go"
+    # until every client is done (those done seed meanwhile), bounded
+    local end=$((SECONDS + RUN_TIMEOUT + 5)) all
+    while ((SECONDS < end)); do
+        all=1
+        for ((k = 0; k < n; k++)); do [[ -s $SB/pd/c$k/rc ]] || all=0; done
+        ((all)) && break
+        sleep 0.1
+    done
+    touch "$stop"
     for k in "${pids[@]}"; do wait "$k" 2>/dev/null || true; done
+    for k in "${daemons[@]}"; do kill "$k" 2>/dev/null || true; done
+    for k in "${daemons[@]}"; do wait "$k" 2>/dev/null || true; done
     local bytes served times=() ok=0 peers=0 mirrors=0 p m
     served="$(log_bytes "$mark")"
     bytes="$(cut -d' ' -f3 "$SB/$set.sha256" | (cd "$SB/tree-$set/$REPO/os/$ARCH" && xargs du -cb) | tail -1 | cut -f1)"
@@ -295,17 +364,23 @@ pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
             tail -3 "$r/out.log" 2>/dev/null | sed 's/^/      /'
         fi
         times+=("$t")
+        # the logs, kept for a look (--keep) after the next run reuses $r
+        mkdir -p "$SB/pd/logs"
+        for p in out seed; do
+            [[ -e $r/$p.log ]] && cp "$r/$p.log" "$SB/pd/logs/$tool-$PD_SEED-$n-$run-c$k.$p.log"
+        done
         if [[ $tool == pactor ]]; then
             read -r p m < <(pactor_summary "$r/out.log")
             [[ $p != - ]] && peers="$(awk -v a="$peers" -v b="$p" 'BEGIN { print a + b }')"
             [[ $m != - ]] && mirrors="$(awk -v a="$mirrors" -v b="$m" 'BEGIN { print a + b }')"
         fi
     done
-    local extra=""
+    local extra="" label="$tool"
+    ((PD_SEED)) && label="$tool+seed"
     [[ $tool == pactor ]] && extra="; pactor's summaries: ${peers} MiB from peers, ${mirrors} MiB from mirrors"
-    printf '  %-7s %d client(s) run %d: %s s; mirror sent %s bytes = %s copies%s\n' "$tool" "$n" "$run" \
+    printf '  %-12s %d client(s) run %d: %s s; mirror sent %s bytes = %s copies%s\n' "$label" "$n" "$run" \
         "${times[*]}" "$served" "$(awk -v a="$served" -v b="$bytes" 'BEGIN { printf "%.2f", a / b }')" "$extra"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$n" "$run" "$bytes" "$served" "$ok" "${times[*]}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$n" "$run" "$bytes" "$served" "$ok" "${times[*]}" \
         "$peers/$mirrors" >>"$PD_TABLE"
 }
 
@@ -322,7 +397,9 @@ scenario_patchday() {
     SWARM=1
     mkdir -p "$SB/pd"
     : >"$PD_TABLE"
-    say "patch-day: one mirror at $PD_MIRROR_KBPS kB/s (+ opentracker), added delay $DELAY; $PD_CLIENTS clients at $PD_DOWN_KBPS kB/s down / $PD_UP_KBPS kB/s up each; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    local seeding="clients that are done seed until the last is done (pactor-seed / aria2c --seed-time)"
+    ((PD_SEED)) || seeding="clients stop when done"
+    say "patch-day: one mirror at $PD_MIRROR_KBPS kB/s (+ opentracker), added delay $DELAY; $PD_CLIENTS clients at $PD_DOWN_KBPS kB/s down / $PD_UP_KBPS kB/s up each; $seeding; load $(cut -d' ' -f1-3 /proc/loadavg)"
     LOADS+=("patch-day: $(cut -d' ' -f1-3 /proc/loadavg)")
     local tool run
     for tool in "${PD_TOOLS[@]}"; do
@@ -362,7 +439,7 @@ for tool, n, run, size, served, ok, times, pm in rows:
     ratio = f"{med / alone[(tool, run)]:.2f}" if n > 1 and (tool, run) in alone else ""
     agg = ok * size / last / 1e6
     lim = one_limit if n == 1 else agg_limit
-    pm = pm if tool == "pactor" else ""
+    pm = pm if tool.startswith("pactor") else ""
     print(f"| {tool} | {n} | {run} | {ok}/{n} | {med:.2f} | {last:.2f} | {ratio} | {served/size:.2f} | {agg:.2f} | {agg/lim:.0%} of {lim:g} | {pm} |")
 PY
 }
