@@ -12,6 +12,10 @@
 //! file whose sha256 is not the db's is removed and its package goes to HTTP
 //! too, so the swarm can slow a package down but never break an install.
 //!
+//! A package goes to the swarm as soon as its torrent is accepted, while the
+//! other lookups still run; the HTTP engine gets the rest once every lookup
+//! is done or out of time.
+//!
 //! The librqbit session is started only when at least one torrent was
 //! accepted: without torrents (pacman's test suite with `-x`) nothing opens a
 //! port, joins the DHT or contacts a tracker.
@@ -144,7 +148,7 @@ pub async fn fetch_transaction_on(
     let total = plan.items.iter().filter_map(|i| i.size).sum();
     reporter.on_start(plan.items.len(), total);
 
-    let torrents = look_up_torrents(&plan, &settings, reporter.as_ref()).await;
+    let mut lookups = Lookups::start(&plan, &settings, reporter.as_ref());
     let ctx = Arc::new(Ctx {
         reporter: reporter.clone(),
         download_dir: plan.download_dir.clone(),
@@ -157,40 +161,43 @@ pub async fn fetch_transaction_on(
             .map(|rate| Arc::new(RateLimiter::new(rate))),
     });
 
+    // Each package with an accepted torrent goes to the swarm as soon as its
+    // lookup is done, while the other lookups still run: adding a torrent
+    // costs CPU (librqbit's add, the bridge connections), the lookups wait
+    // on the network, and a transaction of many small packages spent the
+    // whole lookup time before its first download. The session starts with
+    // the first accepted torrent.
     let own_session = session.is_none();
-    let swarm = if torrents.is_empty() {
-        None
-    } else if let Some(session) = session {
-        Some(session)
-    } else {
-        start_swarm(&plan, &settings, reporter.as_ref()).await
-    };
-
+    let mut swarm = None;
+    let mut session = session;
+    let mut swarm_failed = false;
     let mut legs = JoinSet::new();
-    let mut http_ids = Vec::new();
-    let mut http_items = Vec::new();
-    let mut torrents = torrents.into_iter().peekable();
-    for (i, item) in plan.items.into_iter().enumerate() {
-        let torrent = match torrents.peek() {
-            Some((t, _)) if *t == i => torrents.next().map(|(_, bytes)| bytes),
-            _ => None,
-        };
-        match (torrent, &swarm) {
-            (Some(metainfo), Some(swarm)) => {
-                legs.spawn(swarm_leg(
-                    swarm.clone(),
-                    ItemId(i),
-                    item,
-                    metainfo,
-                    ctx.clone(),
-                ));
-            }
-            _ => {
-                http_ids.push(ItemId(i));
-                http_items.push(item);
-            }
+    let mut items: Vec<Option<FetchItem>> = plan.items.iter().cloned().map(Some).collect();
+    while let Some((i, metainfo)) = lookups.next(&plan, reporter.as_ref()).await {
+        if swarm.is_none() && !swarm_failed {
+            swarm = match session.take() {
+                Some(s) => Some(s),
+                None => start_swarm(&plan, &settings, reporter.as_ref()).await,
+            };
+            swarm_failed = swarm.is_none();
         }
+        let (Some(swarm), Some(item)) = (&swarm, items.get_mut(i).and_then(Option::take)) else {
+            continue;
+        };
+        legs.spawn(swarm_leg(
+            swarm.clone(),
+            ItemId(i),
+            item,
+            metainfo,
+            ctx.clone(),
+        ));
     }
+    drop(lookups);
+    let (http_ids, http_items): (Vec<ItemId>, Vec<FetchItem>) = items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| item.map(|item| (ItemId(i), item)))
+        .unzip();
     if !http_items.is_empty() {
         legs.spawn(http_leg(ctx.clone(), http_ids, http_items, false));
     }
@@ -297,67 +304,84 @@ impl Leg {
     }
 }
 
-/// Fetches and checks the torrent of every package that names one, all at
-/// once and within `settings.lookup_timeout`. Returns the accepted ones as
-/// (item index, `.torrent` bytes), in plan order.
-async fn look_up_torrents(
-    plan: &FetchPlan,
-    settings: &SwarmSettings,
-    reporter: &dyn Reporter,
-) -> Vec<(usize, Vec<u8>)> {
-    let client = match reqwest::Client::builder()
-        .connect_timeout(settings.lookup_timeout)
-        .timeout(settings.lookup_timeout)
-        .user_agent(plan.options.user_agent.clone())
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            reporter.on_warning(&format!("torrents not used: HTTP client: {e}"));
-            return Vec::new();
-        }
-    };
-    let mut lookups = JoinSet::new();
-    for (i, item) in plan.items.iter().enumerate() {
-        let (Some(source), Some(size), ItemKind::Package) = (&item.torrent, item.size, item.kind)
-        else {
-            continue;
-        };
-        if finished_earlier(plan, item) {
-            continue;
-        }
-        let (client, source, filename) = (client.clone(), source.clone(), item.filename.clone());
-        lookups.spawn(async move { (i, find_torrent(client, source, filename, size).await) });
-    }
-    let deadline = tokio::time::Instant::now() + settings.lookup_timeout;
-    let mut accepted = Vec::new();
-    loop {
-        let next = tokio::time::timeout_at(deadline, lookups.join_next()).await;
-        let Ok(Some(joined)) = next else { break };
-        let Ok((i, found)) = joined else { continue };
-        let filename = &plan.items[i].filename;
-        match found {
-            Lookup::Found { bytes, fetched } => {
-                if fetched {
-                    // For the caller to keep: the next run (and pactor-seed)
-                    // finds it without asking the network.
-                    let path = plan.download_dir.join(format!("{filename}.torrent"));
-                    if let Err(e) = write_atomically(&path, &bytes) {
-                        reporter
-                            .on_warning(&format!("could not keep the torrent of {filename}: {e}"));
-                    }
-                }
-                accepted.push((i, bytes));
+/// The torrent lookups of a transaction: every package that names a torrent,
+/// all at once, within `settings.lookup_timeout` in all.
+struct Lookups {
+    running: JoinSet<(usize, Lookup)>,
+    deadline: tokio::time::Instant,
+}
+
+impl Lookups {
+    /// Starts a lookup for each package with a torrent source.
+    fn start(plan: &FetchPlan, settings: &SwarmSettings, reporter: &dyn Reporter) -> Lookups {
+        let mut running = JoinSet::new();
+        let deadline = tokio::time::Instant::now() + settings.lookup_timeout;
+        let client = match reqwest::Client::builder()
+            .connect_timeout(settings.lookup_timeout)
+            .timeout(settings.lookup_timeout)
+            .user_agent(plan.options.user_agent.clone())
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                reporter.on_warning(&format!("torrents not used: HTTP client: {e}"));
+                return Lookups { running, deadline };
             }
-            Lookup::Invalid(why) => reporter.on_warning(&format!(
-                "ignoring the torrent of {filename} ({why}); downloading it from the mirrors"
-            )),
-            Lookup::Missing => {}
+        };
+        for (i, item) in plan.items.iter().enumerate() {
+            let (Some(source), Some(size), ItemKind::Package) =
+                (&item.torrent, item.size, item.kind)
+            else {
+                continue;
+            };
+            if finished_earlier(plan, item) {
+                continue;
+            }
+            let (client, source, filename) =
+                (client.clone(), source.clone(), item.filename.clone());
+            running.spawn(async move { (i, find_torrent(client, source, filename, size).await) });
+        }
+        Lookups { running, deadline }
+    }
+
+    /// The next accepted torrent as (item index, `.torrent` bytes), in the
+    /// order they arrive; `None` once every lookup is done or the time is
+    /// up (lookups still running are aborted when `self` is dropped). A
+    /// torrent fetched from the network is kept beside the download as
+    /// `<filename>.torrent`; a bad one is a warning.
+    async fn next(
+        &mut self,
+        plan: &FetchPlan,
+        reporter: &dyn Reporter,
+    ) -> Option<(usize, Vec<u8>)> {
+        loop {
+            let next = tokio::time::timeout_at(self.deadline, self.running.join_next()).await;
+            let Ok(Some(joined)) = next else {
+                return None;
+            };
+            let Ok((i, found)) = joined else { continue };
+            let filename = &plan.items[i].filename;
+            match found {
+                Lookup::Found { bytes, fetched } => {
+                    if fetched {
+                        // For the caller to keep: the next run (and
+                        // pactor-seed) finds it without asking the network.
+                        let path = plan.download_dir.join(format!("{filename}.torrent"));
+                        if let Err(e) = write_atomically(&path, &bytes) {
+                            reporter.on_warning(&format!(
+                                "could not keep the torrent of {filename}: {e}"
+                            ));
+                        }
+                    }
+                    return Some((i, bytes));
+                }
+                Lookup::Invalid(why) => reporter.on_warning(&format!(
+                    "ignoring the torrent of {filename} ({why}); downloading it from the mirrors"
+                )),
+                Lookup::Missing => {}
+            }
         }
     }
-    // Lookups still running are dropped (aborted) with the set.
-    accepted.sort_by_key(|(i, _)| *i);
-    accepted
 }
 
 /// What a torrent lookup found.

@@ -519,6 +519,63 @@ async fn torrent_urls_after_the_first_are_asked_only_when_it_fails() {
     }
 }
 
+/// A package whose torrent arrived goes to the swarm at once, while
+/// another package's lookup still hangs: it is downloaded and in place long
+/// before the lookups' time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_found_torrent_does_not_wait_for_the_other_lookups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let a = content(12, 400 * 1024);
+    let b = content(13, 200 * 1024);
+    let torrent = torrent_of(tmp.path(), A, &a);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), a.clone()),
+            (B.to_owned(), b.clone()),
+            (format!("{A}.torrent"), torrent.into()),
+        ]),
+        1,
+    )
+    .await;
+    let hang = support::spawn_hang().await;
+    let mut item_b = item(B, &b, &ms, true);
+    item_b.torrent = Some(TorrentSource::Urls(vec![Url::parse(&format!(
+        "{hang}/{B}.torrent"
+    ))
+    .unwrap()]));
+    let settings = SwarmSettings {
+        lookup_timeout: Duration::from_secs(6),
+        ..offline(tmp.path())
+    };
+    let started = std::time::Instant::now();
+    let run = tokio::spawn(fetch_transaction(
+        plan(vec![item(A, &a, &ms, true), item_b], &dl),
+        Arc::new(CollectingReporter::default()),
+        settings,
+    ));
+    within(Duration::from_secs(5), async {
+        while !dl.join(A).is_file() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "{A} was not in place before the other lookup's 6 s were up ({waited:?})"
+    );
+    assert!(
+        !run.is_finished(),
+        "the transaction did not wait for B's lookup"
+    );
+    let out = within(Duration::from_secs(30), run).await.unwrap().unwrap();
+    assert_delivered(&out, &dl, A, &a);
+    assert_delivered(&out, &dl, B, &b);
+    let fa = out.files.iter().find(|f| f.filename == A).unwrap();
+    assert_eq!(fa.from_mirrors, a.len() as u64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torrent_lookup_that_hangs_gives_way_to_http() {
     let tmp = tempfile::tempdir().unwrap();
