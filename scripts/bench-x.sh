@@ -50,7 +50,7 @@ while (($#)); do
         --quick) quick=1; shift ;;
         --runs) runs="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         -*) echo "bench-x.sh: unknown option $1" >&2; exit 2 ;;
         *) scenarios+=("$1"); shift ;;
     esac
