@@ -564,8 +564,11 @@ impl Transfer {
     /// Waits until every piece is on disk and verified, and returns the
     /// file's path. The caller checks its sha256 against the sync db.
     pub async fn wait(&self) -> Result<PathBuf, SwarmError> {
-        // librqbit's own wait polls too, and can miss a notification that
-        // fires between its check and its wait; 50 ms costs nothing.
+        // librqbit's own wait can miss a notification that fires between
+        // its check and its wait, so it is raced with a 50 ms poll: the
+        // notification ends the wait at once when it comes (the last
+        // package of a transaction no longer waits up to 50 ms), the poll
+        // when it was missed.
         loop {
             let stats = self.handle.stats();
             if stats.finished && matches!(stats.state, TorrentStatsState::Live) {
@@ -577,7 +580,14 @@ impl Transfer {
                     message: e,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let poll = tokio::time::sleep(Duration::from_millis(50));
+            tokio::pin!(poll);
+            tokio::select! {
+                // An error (the state in flux) ends it at once: wait the
+                // poll out instead of spinning.
+                r = self.handle.wait_until_completed() => if r.is_err() { (&mut poll).await },
+                () = &mut poll => {}
+            }
         }
     }
 }
