@@ -477,7 +477,19 @@ async fn torrent_urls_after_the_first_are_asked_only_when_it_fails() {
         (A.to_owned(), data.clone()),
         (format!("{A}.torrent"), torrent.clone().into()),
     ]);
-    let mirror = mirrors(full, 1).await;
+    // The first URL's mirror answers after 100 ms: slow enough that a
+    // second URL asked at the same time would be reached, well within the
+    // 250 ms a lookup waits before asking the next.
+    let mirror = vec![
+        spawn_mirror(
+            Arc::new(full),
+            Faults {
+                latency: Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .await,
+    ];
     let spare = mirrors(
         HashMap::from([(format!("{A}.torrent"), torrent.clone().into())]),
         1,
