@@ -303,6 +303,7 @@ impl Swarm {
 
         let mut sources = Vec::new();
         let mut peers = Vec::new();
+        let mut webseeds = Vec::new();
         let mut origins = HashSet::new();
         for url in webseed_urls(&item.filename, &item.mirrors, &meta.url_list) {
             let origin = url.origin().ascii_serialization();
@@ -318,6 +319,7 @@ impl Swarm {
             ));
             bridge.register(info_hash.0, source.clone());
             peers.push(bridge.addr());
+            webseeds.push(bridge.addr());
             sources.push((bridge.addr(), source));
         }
         Source::link(&sources.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
@@ -333,6 +335,8 @@ impl Swarm {
             // re-checks every piece of it first.
             overwrite: true,
             initial_peers: Some(peers),
+            // Our patched librqbit asks them only for pieces no peer offers.
+            webseed_peers: Some(webseeds),
             preferred_id: Some(self.take_id()),
             ..Default::default()
         };

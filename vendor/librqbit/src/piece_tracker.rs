@@ -15,13 +15,14 @@ use std::{
 };
 
 use buffers::ByteBuf;
+use librqbit_core::hash_id::Id20;
 use librqbit_core::lengths::ValidPieceIndex;
 use peer_binary_protocol::Piece;
 
 use crate::{
     chunk_tracker::{ChunkMarkingResult, ChunkTracker},
     file_info::FileInfo,
-    type_aliases::{FileInfos, FilePriorities, PeerHandle},
+    type_aliases::{BF, FileInfos, FilePriorities, PeerHandle},
 };
 
 /// Tracks a piece currently being downloaded.
@@ -66,6 +67,14 @@ where
     pub peer_has_piece: P,
     /// Returns true if the piece can be stolen (e.g., not locked for writing).
     pub can_steal: S,
+    /// pactor: what the peers that are not webseeds hold (`None`: no such peer).
+    pub swarm: Option<&'a SwarmView>,
+    /// pactor: our peer id, for `SwarmView::rank`.
+    pub my_id: Id20,
+    /// pactor: the requesting peer's rate (bytes/s).
+    pub my_rate: f64,
+    /// pactor: the webseeds (`AddTorrentOptions::webseed_peers`).
+    pub webseeds: &'a HashSet<PeerHandle>,
 }
 
 /// Coordinates piece download state.
@@ -79,7 +88,57 @@ where
 pub struct PieceTracker {
     chunks: ChunkTracker,
     inflight: HashMap<ValidPieceIndex, InflightPiece>,
+    /// pactor: the piece after the last one each peer got, at first a random
+    /// one (see `choose_queued`).
+    cursors: HashMap<PeerHandle, u32>,
+    /// pactor: since when each webseed has found none of its own pieces.
+    idle_since: HashMap<PeerHandle, Instant>,
 }
+
+/// pactor: the peers of a torrent other than webseeds, as one requester sees them.
+pub struct SwarmView {
+    /// Per piece, how many of them hold it and do not choke us.
+    pub held: Vec<u16>,
+    /// Each one's peer id and bitfield (empty: nothing yet).
+    pub peers: Vec<(Id20, BF)>,
+    /// What they deliver to us together (bytes/s).
+    pub rate: f64,
+}
+
+impl SwarmView {
+    /// For a piece no peer holds: our rank among us and the peers that lack
+    /// it (0: we own it), our score and the owner's. Scores are per group of
+    /// `group` pieces.
+    pub fn rank(&self, my_id: &Id20, piece: u32, group: u32) -> (usize, u64, u64) {
+        let mine = owner_score(my_id, piece / group.max(1));
+        let mut rank = 0;
+        let mut owner = mine;
+        for (id, bf) in &self.peers {
+            if bf.get(piece as usize).is_some_and(|b| *b) {
+                continue;
+            }
+            let score = owner_score(id, piece / group.max(1));
+            rank += usize::from(score < mine);
+            owner = owner.min(score);
+        }
+        (rank, mine, owner)
+    }
+}
+
+/// FNV-1a of a peer id and a group of pieces.
+fn owner_score(id: &Id20, piece: u32) -> u64 {
+    id.0.iter()
+        .chain(piece.to_le_bytes().iter())
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// pactor: the size of the groups of consecutive pieces that webseeds are
+/// given together while peers are around (see `choose_queued`).
+const RUN_BYTES: u64 = 256 * 1024;
+
+/// pactor: how long a webseed with no piece of its own waits before it
+/// helps with other clients' pieces.
+pub(crate) const HELP_AFTER: Duration = Duration::from_secs(1);
 
 impl PieceTracker {
     // === CONSTRUCTION ===
@@ -89,6 +148,8 @@ impl PieceTracker {
         Self {
             chunks,
             inflight: HashMap::new(),
+            cursors: HashMap::new(),
+            idle_since: HashMap::new(),
         }
     }
 
@@ -142,17 +203,20 @@ impl PieceTracker {
             }
         }
 
-        // Then check naturally ordered queued pieces
-        // Note: iter_queued_pieces only returns pieces in queue_pieces (not in-flight)
+        // Then the queued pieces the peer has (iter_queued_pieces only returns
+        // pieces in queue_pieces, not in-flight ones).
+        // pactor: 9.1.0 took the first in file order, so every client asked
+        // the same sources for the same pieces. Now a webseed gets only pieces
+        // no unchoked peer has (peers before mirrors), unless it has finished
+        // no piece yet; a peer gets the rarest. Ties go to the first piece at
+        // or after the peer's cursor.
         let queued: Vec<_> = self
             .chunks
             .iter_queued_pieces(req.file_priorities, req.file_infos)
+            .filter(|piece| (req.peer_has_piece)(*piece))
             .collect();
-
-        for piece in queued {
-            if (req.peer_has_piece)(piece) {
-                return self.reserve_piece(piece, req.peer);
-            }
+        if let Some(piece) = self.choose_queued(&req, &queued) {
+            return self.reserve_piece(piece, req.peer);
         }
 
         // 3. Try steal with 3x threshold (moderately slow peer)
@@ -163,8 +227,94 @@ impl PieceTracker {
         AcquireResult::NoneAvailable
     }
 
+    /// pactor: the choice among `queued` (pieces the peer has), see `acquire_piece`.
+    fn choose_queued<I, P, S>(
+        &mut self,
+        req: &AcquireRequest<I, P, S>,
+        queued: &[ValidPieceIndex],
+    ) -> Option<ValidPieceIndex>
+    where
+        I: Iterator<Item = ValidPieceIndex>,
+        P: Fn(ValidPieceIndex) -> bool,
+        S: Fn(ValidPieceIndex) -> bool,
+    {
+        use rand::RngExt;
+        let lengths = self.chunks.get_lengths();
+        let total = lengths.total_pieces().max(1);
+        // One run in file order from a random start, which suits a mirror's
+        // range requests.
+        let next = *self
+            .cursors
+            .entry(req.peer)
+            .or_insert_with(|| rand::rng().random_range(0..total));
+        let in_order = |pieces: &[ValidPieceIndex]| {
+            pieces
+                .iter()
+                .min_by_key(|p| (p.get() + total - next % total) % total)
+                .copied()
+        };
+        let Some(swarm) = req.swarm else {
+            // Nobody to share with.
+            return in_order(queued);
+        };
+        let held = |p: &ValidPieceIndex| swarm.held[p.get_usize()];
+        if !req.webseeds.contains(&req.peer) {
+            // Rarest first, ties at random (an odd multiplier and an xor are
+            // both one-to-one on u32).
+            let salt: u32 = rand::rng().random();
+            let shuffled = |p: &ValidPieceIndex| p.get().wrapping_mul(0x9E37_79B1) ^ salt;
+            return queued.iter().min_by_key(|p| (held(p), shuffled(p))).copied();
+        }
+        // A webseed gets only pieces no peer holds (unless the peers together
+        // are slower than it). Each has an owner among
+        // us and the peers that lack it (`SwarmView::rank`), the same for
+        // every client, so the mirrors send each piece about once. We take
+        // the pieces we own, lowest score first. Others' pieces only after
+        // HELP_AFTER without one of our own (an owner may have no mirror,
+        // or be slow): those where we rank second first, then third ...,
+        // each owner's last ones (highest score) first, so that owner and
+        // helper meet in the middle. Scores go by groups of RUN_BYTES,
+        // which keeps a mirror's range requests long.
+        let group = (RUN_BYTES / u64::from(lengths.default_piece_length().max(1))).max(1) as u32;
+        let best = queued
+            .iter()
+            .filter(|p| held(p) == 0)
+            .map(|p| {
+                let (rank, mine, owner) = swarm.rank(&req.my_id, p.get(), group);
+                let order = if rank == 0 { mine } else { u64::MAX - owner };
+                ((rank, order, p.get()), *p)
+            })
+            .min_by_key(|(key, _)| *key);
+        let best = match best {
+            Some(((0, _, _), p)) => Some(p),
+            // Peers slower than this mirror: it takes what they hold too,
+            // the least held first.
+            _ if swarm.rate < req.my_rate => queued
+                .iter()
+                .min_by_key(|p| (held(p), p.get()))
+                .copied(),
+            Some((_, p)) => {
+                let idle = *self.idle_since.entry(req.peer).or_insert_with(Instant::now);
+                if idle.elapsed() < HELP_AFTER {
+                    return None;
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        match (best, req.peer_avg_time) {
+            (Some(p), _) => Some(p),
+            // A webseed that has finished no piece yet has no time to steal
+            // by: it may start on what peers hold.
+            (None, None) => in_order(queued),
+            (None, Some(_)) => None,
+        }
+    }
+
     /// Reserve a piece: remove from queue, add to inflight.
     fn reserve_piece(&mut self, piece: ValidPieceIndex, peer: PeerHandle) -> AcquireResult {
+        self.cursors.insert(peer, piece.get() + 1);
+        self.idle_since.remove(&peer);
         self.chunks.reserve_needed_piece(piece);
         self.inflight.insert(
             piece,
@@ -196,6 +346,16 @@ impl PieceTracker {
             .inflight
             .iter()
             .filter(|(_, info)| info.peer != req.peer)
+            // pactor: a peer takes a webseed's piece only at 10x, as the
+            // mirror's bytes would be paid twice; a webseed takes a peer's
+            // piece only when the peers together are slower than it.
+            .filter(|(_, info)| {
+                match (req.webseeds.contains(&req.peer), req.webseeds.contains(&info.peer)) {
+                    (false, true) => threshold >= 10.0,
+                    (true, false) => req.swarm.is_none_or(|s| s.rate < req.my_rate),
+                    _ => true,
+                }
+            })
             .filter(|(p, _)| (req.peer_has_piece)(**p))
             .map(|(p, info)| (*p, info.peer, info.started.elapsed()))
             .filter(|(_, _, elapsed)| *elapsed >= min_elapsed)
@@ -253,6 +413,8 @@ impl PieceTracker {
             .collect();
 
         let count = pieces_to_release.len();
+        self.cursors.remove(&peer);
+        self.idle_since.remove(&peer);
         for piece in pieces_to_release {
             self.inflight.remove(&piece);
             self.chunks.mark_piece_broken_if_not_have(piece);

@@ -287,6 +287,11 @@ pub struct AddTorrentOptions {
     /// Initial peers to start of with.
     pub initial_peers: Option<Vec<SocketAddr>>,
 
+    /// pactor: peers that are webseeds (HTTP mirrors behind a local bridge).
+    /// They are asked only for pieces no other unchoked peer has, unless they
+    /// steal a piece from a slow peer (see `PieceTracker::acquire_piece`).
+    pub webseed_peers: Option<Vec<SocketAddr>>,
+
     /// Max concurrent connected peers.
     pub peer_limit: Option<usize>,
 
@@ -1368,6 +1373,12 @@ impl Session {
                     output_folder,
                     ratelimits: opts.ratelimits,
                     initial_peers: opts.initial_peers.clone().unwrap_or_default(),
+                    webseed_peers: opts
+                        .webseed_peers
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect(),
                     peer_limit: opts.peer_limit.or(self.peer_limit),
                     #[cfg(feature = "disable-upload")]
                     _disable_upload: self._disable_upload,

@@ -89,7 +89,7 @@ impl Default for WebseedOptions {
             stall_timeout: Duration::from_secs(5),
             max_errors: 3,
             retry_delay: Duration::from_millis(500),
-            reveal_ahead: Some(REVEAL_AHEAD),
+            reveal_ahead: None,
             cache_pieces: 64,
             user_agent: concat!("pactor/", env!("CARGO_PKG_VERSION")).to_owned(),
         }

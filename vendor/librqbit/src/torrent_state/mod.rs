@@ -117,6 +117,8 @@ pub(crate) struct ManagedTorrentOptions {
     pub output_folder: PathBuf,
     pub ratelimits: LimitsConfig,
     pub initial_peers: Vec<SocketAddr>,
+    /// pactor: see `AddTorrentOptions::webseed_peers`.
+    pub webseed_peers: std::collections::HashSet<SocketAddr>,
     pub peer_limit: Option<usize>,
     #[cfg(feature = "disable-upload")]
     pub _disable_upload: bool,

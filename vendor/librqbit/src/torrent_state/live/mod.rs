@@ -1009,14 +1009,62 @@ const DEFAULT_PEER_REQUEST_WINDOW: usize = 128;
 struct PeerFlowControl {
     i_am_choked: bool,
     request_window: usize,
+    /// pactor: the upper bound of `request_window` (the session's, or the
+    /// peer's `reqq`); `request_window` follows the peer's rate below it.
+    max_request_window: usize,
+    /// pactor: when the rate was last measured, and the peer's fetched bytes then.
+    paced_at: Option<(Instant, u64)>,
+    /// pactor: the peer's delivery rate (bytes/s), smoothed.
+    rate: f64,
 }
+
+/// pactor: how long a peer's requests may take to deliver at its own rate.
+/// 9.1.0 kept 128 blocks (2 MiB) at every peer, however slow: a webseed's
+/// window held pieces the swarm could give, and a slow peer's pieces sat
+/// behind a 10 s queue before anyone could share them.
+const PEER_QUEUE_TIME: Duration = Duration::from_secs(1);
+const WEBSEED_QUEUE_TIME: Duration = Duration::from_millis(500);
+/// pactor: the least a peer's window holds, in bytes (at least one piece).
+const MIN_WINDOW_BYTES: u64 = 256 * 1024;
 
 impl PeerFlowControl {
     fn new(max_request_window: usize) -> Self {
         Self {
             i_am_choked: true,
             request_window: max_request_window,
+            max_request_window,
+            paced_at: None,
+            rate: 0.0,
         }
+    }
+
+    /// pactor: size the window to `queue_time` of the peer's rate, given its
+    /// fetched byte count now, within [one piece or 256 KiB, max].
+    fn pace(&mut self, fetched: u64, queue_time: Duration, piece_length: u32) -> bool {
+        let now = Instant::now();
+        let Some((since, bytes)) = self.paced_at else {
+            self.paced_at = Some((now, fetched));
+            return self.set_paced_window(queue_time, piece_length);
+        };
+        let elapsed = now.duration_since(since);
+        if elapsed < Duration::from_millis(250) {
+            return false;
+        }
+        let rate = fetched.saturating_sub(bytes) as f64 / elapsed.as_secs_f64();
+        self.rate = if self.rate == 0.0 { rate } else { (self.rate + rate) / 2.0 };
+        self.paced_at = Some((now, fetched));
+        self.set_paced_window(queue_time, piece_length)
+    }
+
+    fn set_paced_window(&mut self, queue_time: Duration, piece_length: u32) -> bool {
+        let chunk = CHUNK_SIZE as u64;
+        let least = MIN_WINDOW_BYTES.max(piece_length as u64).div_ceil(chunk) as usize;
+        let want = (self.rate * queue_time.as_secs_f64()) as u64 / chunk;
+        let window = (want as usize).clamp(least, self.max_request_window.max(least));
+        let window = window.min(self.max_request_window);
+        let changed = window != self.request_window;
+        self.request_window = window;
+        changed
     }
 }
 
@@ -1178,6 +1226,8 @@ impl PeerConnectionHandler for &'_ PeerHandler {
         {
             let request_window = reqq.min(self.state.max_request_window());
             let mut flow = self.lock_flow_control("update request window");
+            flow.max_request_window = request_window;
+            let request_window = flow.request_window.min(request_window);
             if flow.request_window != request_window {
                 debug!(
                     reqq,
@@ -1237,7 +1287,10 @@ impl PeerConnectionHandler for &'_ PeerHandler {
             .state
             .peers
             .with_live(self.addr, |l| {
-                l.bitfield.get(id.get_usize()).map(|p| *p).unwrap_or(true)
+                // pactor: a peer that has sent no bitfield yet (it was empty
+                // when it connected) lacks the piece; 9.1.0 took it as had,
+                // so peers that connected while empty never traded.
+                l.bitfield.get(id.get_usize()).map(|p| *p).unwrap_or(false)
             })
             .unwrap_or(true);
         !have
@@ -1306,9 +1359,10 @@ impl PeerHandler {
                     );
                 }
 
-                if released > 0 || had_inflight {
-                    self.state.new_pieces_notify.notify_waiters();
-                }
+                // pactor: always, as webseeds may now take the pieces the
+                // peer held.
+                let _ = (released, had_inflight);
+                self.state.new_pieces_notify.notify_waiters();
             }
             PeerState::NotNeeded => {
                 // Restore it as std::mem::take() replaced it above.
@@ -1432,6 +1486,14 @@ impl PeerHandler {
         // Steal info to process after releasing the peer lock
         let mut steal_info: Option<(SocketAddr, ValidPieceIndex)> = None;
 
+        // pactor: who else holds each piece, before the peer lock is taken
+        // (the count reads every peer).
+        let webseeds = &self.state.shared.options.webseed_peers;
+        let view = self
+            .state
+            .peers
+            .swarm_view(self.state.lengths.total_pieces() as usize, webseeds);
+
         let result = self
             .state
             .peers
@@ -1458,6 +1520,10 @@ impl PeerHandler {
                             .try_write()
                             .is_some()
                     },
+                    swarm: view.as_ref(),
+                    my_id: self.state.shared.peer_id,
+                    my_rate: self.rate(),
+                    webseeds,
                 });
 
                 match result {
@@ -1675,19 +1741,45 @@ impl PeerHandler {
             }
 
             update_interest(self, true)?;
+            self.pace();
             aframe!(self.wait_for_request_slot()).await;
 
             // Acquire a piece using the strategy: try steal (10x) → reserve → steal (3x).
             let new_piece_notify = self.state.new_pieces_notify.notified();
+            // pactor: a `have` or bitfield from this peer, or its unchoke,
+            // wakes the requester too; 9.1.0 slept up to 5 s through them.
+            let bitfield_notify = self.on_bitfield_notify.notified();
+            let slots = self.request_slots_changed();
+            let slots_notify = slots.as_deref().map(Notify::notified);
             let next = match self.acquire_next_piece()? {
                 Some(next) => next,
                 None => {
                     debug!("no pieces to request");
-                    match aframe!(tokio::time::timeout(
+                    // Slots change on every block received; only an unchoke
+                    // matters here.
+                    let choked = self.is_choked();
+                    let slots_changed = async {
+                        match slots_notify {
+                            Some(notified) if choked => notified.await,
+                            _ => std::future::pending().await,
+                        }
+                    };
+                    let woken = async {
+                        tokio::select! {
+                            _ = new_piece_notify => {}
+                            _ = bitfield_notify => {}
+                            _ = slots_changed => {}
+                        }
+                    };
+                    // pactor: a webseed looks again sooner, as it may be
+                    // waiting for HELP_AFTER to pass.
+                    let wait = if self.state.shared.options.webseed_peers.contains(&self.addr) {
+                        crate::piece_tracker::HELP_AFTER / 2
+                    } else {
                         // Half of default rw timeout not to race with it.
-                        Duration::from_secs(5),
-                        new_piece_notify
-                    ))
+                        Duration::from_secs(5)
+                    };
+                    match aframe!(tokio::time::timeout(wait, woken))
                     .await
                     {
                         Ok(()) => debug!("woken up, new pieces might be available"),
@@ -1761,6 +1853,11 @@ impl PeerHandler {
     fn on_i_am_choked(&self) {
         self.lock_flow_control("i_am_choked = true").i_am_choked = true;
         self.notify_request_slots_changed();
+        // pactor: webseeds may now take the pieces this peer holds.
+        self.state
+            .peers
+            .with_live_mut(self.addr, "i_am_choked", |live| live.unchoked_us = false);
+        self.state.new_pieces_notify.notify_waiters();
     }
 
     fn on_peer_interested(&self) {
@@ -1771,6 +1868,9 @@ impl PeerHandler {
     fn on_i_am_unchoked(&self) {
         trace!("we are unchoked");
         self.lock_flow_control("i_am_choked = false").i_am_choked = false;
+        self.state
+            .peers
+            .with_live_mut(self.addr, "i_am_unchoked", |live| live.unchoked_us = true);
         self.notify_request_slots_changed();
     }
 
@@ -2051,6 +2151,33 @@ impl PeerHandler {
                     })
                     .ok();
             });
+    }
+
+    /// pactor: see [`PeerFlowControl::pace`].
+    fn pace(&self) {
+        let queue_time = if self.state.shared.options.webseed_peers.contains(&self.addr) {
+            WEBSEED_QUEUE_TIME
+        } else {
+            PEER_QUEUE_TIME
+        };
+        let fetched = self.counters.fetched_bytes.load(Ordering::Relaxed);
+        let piece_length = self.state.lengths.default_piece_length();
+        let (changed, rate) = {
+            let mut flow = self.lock_flow_control("pace");
+            let changed = flow.pace(fetched, queue_time, piece_length);
+            (changed, flow.rate)
+        };
+        self.state
+            .peers
+            .with_live_mut(self.addr, "pace", |live| live.rate = rate);
+        if changed {
+            self.notify_request_slots_changed();
+        }
+    }
+
+    /// pactor: this peer's delivery rate (bytes/s), see [`PeerFlowControl::pace`].
+    fn rate(&self) -> f64 {
+        self.lock_flow_control("rate").rate
     }
 
     fn is_choked(&self) -> bool {

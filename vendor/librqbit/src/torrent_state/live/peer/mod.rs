@@ -257,6 +257,12 @@ pub(crate) struct LivePeerState {
 
     pub peer_interested: bool,
 
+    /// pactor: the peer has unchoked us (kept with `PeerFlowControl::i_am_choked`).
+    pub unchoked_us: bool,
+
+    /// pactor: the rate it delivers to us (bytes/s), kept by the requester.
+    pub rate: f64,
+
     // This is used to track the pieces the peer has.
     pub bitfield: BF,
 
@@ -293,6 +299,8 @@ impl LivePeerState {
             peer_id,
             client_name: None,
             peer_interested: initial_interested,
+            unchoked_us: false,
+            rate: 0.0,
             bitfield: BF::default(),
             seeder: false,
             inflight_requests: Default::default(),
@@ -301,6 +309,10 @@ impl LivePeerState {
             tx,
             connection_kind,
         }
+    }
+
+    pub fn peer_id(&self) -> Id20 {
+        self.peer_id
     }
 
     pub fn has_full_torrent(&self, total_pieces: usize) -> bool {

@@ -111,6 +111,37 @@ impl PeerStates {
         })
     }
 
+    /// pactor: what the live peers other than `skip` (webseeds) hold; `None`
+    /// when there is no such peer.
+    pub fn swarm_view(
+        &self,
+        total_pieces: usize,
+        skip: &std::collections::HashSet<PeerHandle>,
+    ) -> Option<crate::piece_tracker::SwarmView> {
+        let mut view: Option<crate::piece_tracker::SwarmView> = None;
+        for entry in self.states.iter() {
+            if skip.contains(entry.key()) {
+                continue;
+            }
+            let Some(live) = entry.value().get_live() else {
+                continue;
+            };
+            let view = view.get_or_insert_with(|| crate::piece_tracker::SwarmView {
+                held: vec![0; total_pieces],
+                peers: Vec::new(),
+                rate: 0.0,
+            });
+            view.rate += live.rate;
+            if live.unchoked_us {
+                for piece in live.bitfield.iter_ones().take_while(|p| *p < total_pieces) {
+                    view.held[piece] = view.held[piece].saturating_add(1);
+                }
+            }
+            view.peers.push((live.peer_id(), live.bitfield.clone()));
+        }
+        view
+    }
+
     pub fn update_bitfield(
         &self,
         handle: PeerHandle,
