@@ -19,13 +19,12 @@
 //! anonymous peer. A source that keeps failing requests is dropped the same
 //! way; librqbit sees the connection close and gives the pieces to others.
 //!
-//! Piece order: librqbit picks, from the pieces a peer has, the first it
-//! needs in file order, so that every client fetches the same first pieces
-//! from the mirrors (DESIGN.md, "Crates"). A bridge therefore need not claim
-//! every piece at once: with [`WebseedOptions::reveal_ahead`] it announces
-//! only a few pieces, chosen in an order that is random per client, and
-//! announces more (`have`) as librqbit asks for them, so the mirrors see
-//! clients spread over the whole file and the clients have pieces to trade.
+//! Piece order is librqbit's: pactor's patched copy (vendor/librqbit) knows
+//! the bridges as webseeds and gives them only pieces no peer holds, each
+//! owned by one client (SWARM.md, part 3), so a bridge claims every piece.
+//! [`WebseedOptions::reveal_ahead`] can still make it claim only a few
+//! pieces at a time, in an order that is random per client; pactor no
+//! longer uses that.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -46,8 +45,8 @@ use super::wire::{self, Block, Handshake, Message};
 use crate::error::SourceError;
 use crate::http::{self, RateLimiter};
 
-/// Default [`WebseedOptions::reveal_ahead`]: twice librqbit's request
-/// window of 2 MiB per peer.
+/// A [`WebseedOptions::reveal_ahead`] that works: twice librqbit's largest
+/// request window of 2 MiB per peer.
 pub const REVEAL_AHEAD: u64 = 4 * 1024 * 1024;
 
 /// How webseed bridges fetch. Fill with `..Default::default()`.
@@ -66,13 +65,11 @@ pub struct WebseedOptions {
     pub max_errors: u32,
     /// Pause before a failed range is asked again.
     pub retry_delay: Duration,
-    /// `None`: announce every piece at once (librqbit then asks in file
-    /// order). `Some(bytes)`: keep about this many bytes of announced
-    /// pieces that librqbit neither has nor asked for, in a random order of
-    /// this client's own. It must stay above librqbit's request window
-    /// (128 blocks of 16 KiB per peer): librqbit, finding nothing to ask a
-    /// peer for, sleeps up to 5 s and does not wake on `have`
-    /// (`task_peer_chunk_requester`).
+    /// `None` (the default): announce every piece at once, and let
+    /// librqbit choose. `Some(bytes)`: keep about this many bytes of
+    /// announced pieces that librqbit neither has nor asked for, in a
+    /// random order of this client's own; it must stay above librqbit's
+    /// request window (up to 128 blocks of 16 KiB per peer).
     pub reveal_ahead: Option<u64>,
     /// Verified pieces kept per connection for blocks not yet asked for.
     pub cache_pieces: usize,
