@@ -20,7 +20,8 @@ fn main() {
     println!("cargo:rustc-env=PACTOR_DEFAULT_PACMAN_BIN={pacman_bin}");
 
     // `pactor --version` names the BitTorrent library it was built with: the
-    // version Cargo.lock resolved.
+    // version Cargo.lock resolved, and whether it is the patched copy in
+    // vendor/librqbit (a path dependency has no `source` in the lock file).
     println!("cargo:rerun-if-changed=Cargo.lock");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut lines = lock.lines();
@@ -29,6 +30,9 @@ fn main() {
         if line == "name = \"librqbit\"" {
             if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = ")) {
                 rqbit = v.trim_matches('"').to_owned();
+                if !lines.next().is_some_and(|l| l.starts_with("source = ")) {
+                    rqbit.push_str(" (patched)");
+                }
             }
             break;
         }
