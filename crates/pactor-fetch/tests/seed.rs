@@ -17,20 +17,15 @@ use std::time::{Duration, Instant};
 use pactor_fetch::swarm::{Seed, SeedItem, SeedState, Swarm, SwarmOptions};
 use pactor_fetch::torrent::{info_for_file, InfoHash, Metainfo};
 use support::programs::{free_port, have, seeder_announced, start_tracker, Program};
-use support::{content, sha256, within};
+use support::{content, loopback_swarm, sha256, within};
 
 const MIB: u64 = 1024 * 1024;
 
 /// A session that talks only on 127.0.0.1: no DHT, no LSD.
 fn options(state: &Path, resume: Option<PathBuf>) -> SwarmOptions {
     SwarmOptions {
-        state_dir: state.to_owned(),
-        listen_port: Some(0),
-        listen_ip: [127, 0, 0, 1].into(),
-        dht: false,
-        lsd: false,
         resume_dir: resume,
-        ..Default::default()
+        ..loopback_swarm(state)
     }
 }
 

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pactor_fetch::swarm::{Swarm, SwarmItem, SwarmOptions};
+use pactor_fetch::swarm::{Swarm, SwarmItem};
 use pactor_fetch::torrent::{info_for_file, Metainfo};
 use support::programs::{free_port, have, seeder_announced, start_tracker, Program};
-use support::{content, sha256, spawn_mirror, within, Faults};
+use support::{content, loopback_swarm, sha256, spawn_mirror, within, Faults};
 
 const NAME: &str = "seeded-2.0-1-x86_64.pkg.tar.zst";
 
@@ -113,17 +113,6 @@ async fn setup(seed: u64, len: usize) -> Option<Setup> {
     })
 }
 
-fn client_options(state: &Path) -> SwarmOptions {
-    SwarmOptions {
-        state_dir: state.to_owned(),
-        listen_port: Some(0),
-        listen_ip: [127, 0, 0, 1].into(),
-        dht: false,
-        lsd: false,
-        ..Default::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_alone_deliver_the_file() {
     let Some(s) = setup(11, 5 * 1024 * 1024 + 4321).await else {
@@ -131,7 +120,7 @@ async fn peers_alone_deliver_the_file() {
     };
     let out = s.dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let swarm = Swarm::start(client_options(&s.dir)).await.unwrap();
+    let swarm = Swarm::start(loopback_swarm(&s.dir)).await.unwrap();
     let start = Instant::now();
     let t = swarm
         .add(SwarmItem {
@@ -177,7 +166,7 @@ async fn peers_and_a_mirror_share_the_file() {
     .await;
     let out = s.dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let swarm = Swarm::start(client_options(&s.dir)).await.unwrap();
+    let swarm = Swarm::start(loopback_swarm(&s.dir)).await.unwrap();
     let t = swarm
         .add(SwarmItem {
             filename: NAME.into(),

@@ -12,23 +12,29 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use pactor_fetch::swarm::{SeedItem, SeedState, Swarm, SwarmItem, SwarmOptions};
 use pactor_fetch::torrent::{info_for_file, Metainfo};
-use support::{content, sha256, spawn_mirror, within, Faults};
+use support::{content, loopback_swarm, sha256, spawn_mirror, within, Faults, Mirror};
 
 const NAME: &str = "pkg-1.0-1-x86_64.pkg.tar.zst";
 
 /// A session listening on loopback, with no DHT, LSD or tracker.
 fn options(state: &Path, max_upload_rate: Option<u64>) -> SwarmOptions {
     SwarmOptions {
-        state_dir: state.to_owned(),
-        listen_port: Some(0),
-        listen_ip: [127, 0, 0, 1].into(),
-        dht: false,
-        lsd: false,
         max_upload_rate,
-        ..Default::default()
+        ..loopback_swarm(state)
     }
+}
+
+/// A mirror of `data` as `NAME` that sends 2 MB/s in all.
+async fn mirror_at_2mbs(data: &Bytes) -> Mirror {
+    let files = Arc::new(HashMap::from([(NAME.to_owned(), data.clone())]));
+    let faults = Faults {
+        rate: Some(2_000_000),
+        ..Default::default()
+    };
+    spawn_mirror(files, faults).await
 }
 
 /// pactor-mktorrent's torrent for `data` named `NAME`.
@@ -47,15 +53,7 @@ async fn clients_that_start_together_trade_and_share_the_mirror() {
     let data = content(31, 6 * 1024 * 1024 + 4321);
     let torrent = torrent_of(tmp.path(), &data);
     // One copy takes the mirror 3 s: long enough for the clients to trade.
-    let files = Arc::new(HashMap::from([(NAME.to_owned(), data.clone())]));
-    let mirror = spawn_mirror(
-        files,
-        Faults {
-            rate: Some(2_000_000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mirror = mirror_at_2mbs(&data).await;
 
     let mut swarms = Vec::new();
     for k in 0..CLIENTS {
@@ -122,16 +120,8 @@ async fn a_slow_peer_does_not_hold_back_a_fast_mirror() {
     let tmp = tempfile::tempdir().unwrap();
     let data = content(32, 8 * 1024 * 1024);
     let torrent = torrent_of(tmp.path(), &data);
-    let files = Arc::new(HashMap::from([(NAME.to_owned(), data.clone())]));
     // 4 s for the file from the mirror alone.
-    let mirror = spawn_mirror(
-        files,
-        Faults {
-            rate: Some(2_000_000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mirror = mirror_at_2mbs(&data).await;
 
     // A seeder that uploads at 100 kB/s: 80 s for the file on its own.
     let seed_dir = tmp.path().join("seeder");

@@ -18,6 +18,19 @@ use axum::response::Response;
 use pactor_fetch::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, Url};
 use sha2::{Digest, Sha256};
 
+/// A swarm session that listens on 127.0.0.1 (a free port) and talks to
+/// nobody it is not told of: no DHT, no LSD.
+pub fn loopback_swarm(state: &std::path::Path) -> pactor_fetch::swarm::SwarmOptions {
+    pactor_fetch::swarm::SwarmOptions {
+        state_dir: state.to_owned(),
+        listen_port: Some(0),
+        listen_ip: [127, 0, 0, 1].into(),
+        dht: false,
+        lsd: false,
+        ..Default::default()
+    }
+}
+
 /// No test server outlives this.
 pub const SERVER_LIFETIME: Duration = Duration::from_secs(120);
 
