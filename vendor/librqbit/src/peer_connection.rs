@@ -223,6 +223,10 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
             .connect_timeout
             .unwrap_or_else(|| Duration::from_secs(10));
 
+        // pactor: held from the connect until the peer's handshake is read (or this
+        // fails), so that this session never has two handshakes under way
+        // with one address (StreamConnector::handshake_slot).
+        let slot = self.connector.handshake_slot(self.addr.ip()).await;
         let now = Instant::now();
         let (ckind, mut read, mut write) = with_timeout(
             "connecting",
@@ -247,7 +251,9 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
             .await?;
 
             let mut read_buf = ReadBuf::new();
-            let h = read_buf.read_handshake(&mut read, rwtimeout).await?;
+            let h = read_buf.read_handshake(&mut read, rwtimeout).await;
+            drop(slot); // pactor
+            let h = h?;
             let handshake_supports_extended = h.supports_extended();
             trace!(
                 peer_id=?h.peer_id,

@@ -730,8 +730,15 @@ impl Session {
                     b
                 };
 
+                // pactor: no idle connections kept: trackers such as opentracker
+                // close every connection after one answer, and a request
+                // sent on a pooled connection a moment after that close
+                // fails (RST), which cost a torrent its first announce and
+                // 10-20 s of retry backoff when several torrents announced
+                // at once.
                 builder
                     .user_agent(&client_name_and_version)
+                    .pool_max_idle_per_host(0)
                     .build()
                     .context("error building HTTP(S) client")?
             };

@@ -1,4 +1,9 @@
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use librqbit_dualstack_sockets::ConnectOpts;
@@ -135,6 +140,8 @@ pub(crate) struct StreamConnector {
     utp_socket: Option<Arc<librqbit_utp::UtpSocketUdp>>,
     stats: ConnectStatsAtomic,
     ipv4_only: bool,
+    /// pactor: one outgoing handshake per remote IP at a time (see `handshake_slot`).
+    handshake_slots: parking_lot::Mutex<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl StreamConnector {
@@ -160,6 +167,8 @@ impl StreamConnector {
             bind_device: config.bind_device,
             stats: Default::default(),
             ipv4_only: config.ipv4_only,
+            // pactor
+            handshake_slots: Default::default(),
         })
     }
 
@@ -203,6 +212,29 @@ impl StreamConnector {
             ),
         )
         .await
+    }
+
+    /// pactor: waits until no other outgoing connection of this session to `ip` is
+    /// between connecting and having read the peer's handshake, and holds
+    /// that slot until the guard is dropped.
+    ///
+    /// Some peers accept one handshake per remote address at a time and
+    /// close every other connection from that address meanwhile:
+    /// transmission-daemon 3.00 (`tr_peerMgrAddIncoming` closes a connection
+    /// when `incomingHandshakes` already holds one from the same address; it
+    /// answered handshakes 0.16-0.47 s after they arrived). A session with
+    /// several torrents of one seeder connects to it for all of them at
+    /// once: all but one were closed and then waited out the reconnect
+    /// backoff (10 s, then 60 s, ...).
+    pub(crate) async fn handshake_slot(&self, ip: IpAddr) -> tokio::sync::OwnedMutexGuard<()> {
+        let slot = {
+            let mut slots = self.handshake_slots.lock();
+            if slots.len() > 1024 {
+                slots.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+            slots.entry(ip).or_default().clone()
+        };
+        slot.lock_owned().await
     }
 
     pub fn stats(&self) -> &ConnectStatsAtomic {
