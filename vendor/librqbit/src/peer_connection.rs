@@ -35,6 +35,10 @@ use crate::{
 
 pub trait PeerConnectionHandler {
     fn on_connected(&self, _connection_time: Duration) {}
+    /// pactor: the peer is a webseed bridge (`AddTorrentOptions::webseed_peers`).
+    fn is_webseed(&self) -> bool {
+        false
+    }
     fn should_send_bitfield(&self) -> bool;
     fn serialize_bitfield_message_to_buf(&self, buf: &mut [u8]) -> anyhow::Result<usize>;
     fn on_handshake(&self, handshake: Handshake, ckind: ConnectionKind) -> anyhow::Result<()>;
@@ -225,8 +229,14 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
 
         // pactor: held from the connect until the peer's handshake is read (or this
         // fails), so that this session never has two handshakes under way
-        // with one address (StreamConnector::handshake_slot).
-        let slot = self.connector.handshake_slot(self.addr.ip()).await;
+        // with one address (StreamConnector::handshake_slot). Not for
+        // webseed bridges: all on 127.0.0.1, one per mirror and torrent,
+        // they would queue behind each other for nothing.
+        let slot = if self.handler.is_webseed() {
+            None
+        } else {
+            Some(self.connector.handshake_slot(self.addr.ip()).await)
+        };
         let now = Instant::now();
         let (ckind, mut read, mut write) = with_timeout(
             "connecting",

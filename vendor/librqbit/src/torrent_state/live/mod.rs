@@ -1096,6 +1096,10 @@ struct PeerHandler {
 }
 
 impl PeerConnectionHandler for &'_ PeerHandler {
+    fn is_webseed(&self) -> bool {
+        self.state.shared.options.webseed_peers.contains(&self.addr)
+    }
+
     fn on_connected(&self, connection_time: Duration) {
         self.counters
             .outgoing_connections
