@@ -206,10 +206,8 @@ impl PieceTracker {
         // Then the queued pieces the peer has (iter_queued_pieces only returns
         // pieces in queue_pieces, not in-flight ones).
         // pactor: 9.1.0 took the first in file order, so every client asked
-        // the same sources for the same pieces. Now a webseed gets only pieces
-        // no unchoked peer has (peers before mirrors), unless it has finished
-        // no piece yet; a peer gets the rarest. Ties go to the first piece at
-        // or after the peer's cursor.
+        // the same sources for the same pieces. Now a peer gets the rarest,
+        // and a webseed mostly pieces no peer holds (`choose_queued`).
         let queued: Vec<_> = self
             .chunks
             .iter_queued_pieces(req.file_priorities, req.file_infos)
