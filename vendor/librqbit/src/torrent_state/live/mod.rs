@@ -1497,6 +1497,9 @@ impl PeerHandler {
             .state
             .peers
             .swarm_view(self.state.lengths.total_pieces() as usize, webseeds);
+        // Taken here, not under the peer lock below: the reader task takes
+        // the flow-control lock first and the peer map after it.
+        let my_rate = self.rate();
 
         let result = self
             .state
@@ -1526,7 +1529,7 @@ impl PeerHandler {
                     },
                     swarm: view.as_ref(),
                     my_id: self.state.shared.peer_id,
-                    my_rate: self.rate(),
+                    my_rate,
                     webseeds,
                 });
 
