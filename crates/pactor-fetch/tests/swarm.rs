@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pactor_fetch::swarm::webseed::REVEAL_AHEAD;
-use pactor_fetch::swarm::{DropReason, Swarm, SwarmItem, SwarmOptions, WebseedOptions};
+use pactor_fetch::swarm::{DropReason, Swarm, SwarmItem, SwarmOptions, Transfer, WebseedOptions};
 use pactor_fetch::torrent::{info_for_file, Metainfo};
 use pactor_fetch::Url;
 use support::{content, sha256, spawn_mirror, within, Faults, Mirror};
@@ -195,21 +195,56 @@ async fn verified_pieces_on_disk_are_not_fetched_again() {
     swarm.stop().await;
 }
 
+/// Packages `<prefix><i>-1-1-any.pkg.tar.zst` with the given contents, and
+/// the map a test mirror serves them from.
+type PackageSet = (
+    Vec<String>,
+    Vec<bytes::Bytes>,
+    Arc<HashMap<String, bytes::Bytes>>,
+);
+
+fn package_set(prefix: &str, datas: Vec<bytes::Bytes>) -> PackageSet {
+    let names: Vec<String> = (0..datas.len())
+        .map(|i| format!("{prefix}{i}-1-1-any.pkg.tar.zst"))
+        .collect();
+    let files = Arc::new(names.iter().cloned().zip(datas.iter().cloned()).collect());
+    (names, datas, files)
+}
+
+/// Adds every package of a set to `swarm`, each with `mirrors`.
+async fn add_all(
+    swarm: &Swarm,
+    dir: &Path,
+    names: &[String],
+    datas: &[bytes::Bytes],
+    mirrors: &[Url],
+) -> Vec<Transfer> {
+    let mut transfers = Vec::new();
+    for (name, data) in names.iter().zip(datas) {
+        let t = swarm
+            .add(SwarmItem {
+                filename: name.clone(),
+                size: data.len() as u64,
+                metainfo: torrent_of(dir, name, data),
+                output_dir: dir.to_owned(),
+                mirrors: mirrors.to_vec(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        transfers.push(t);
+    }
+    transfers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packages_share_the_mirrors_one_connection_each() {
     let tmp = tempfile::tempdir().unwrap();
-    let names: Vec<String> = (0..4)
-        .map(|i| format!("p{i}-1-1-any.pkg.tar.zst"))
-        .collect();
-    let datas: Vec<bytes::Bytes> = (0..4)
-        .map(|i| content(20 + i, 1024 * 1024 + 1000 * i as usize))
-        .collect();
-    let files = Arc::new(
-        names
-            .iter()
-            .cloned()
-            .zip(datas.iter().cloned())
-            .collect::<HashMap<_, _>>(),
+    let (names, datas, files) = package_set(
+        "p",
+        (0..4)
+            .map(|i| content(20 + i, 1024 * 1024 + 1000 * i as usize))
+            .collect(),
     );
     let a = spawn_mirror(files.clone(), Faults::default()).await;
     let b = spawn_mirror(files, Faults::default()).await;
@@ -218,22 +253,7 @@ async fn packages_share_the_mirrors_one_connection_each() {
     // packages' idle connections must not hold it.
     options.webseed.connections_per_mirror = 1;
     let swarm = Swarm::start(options).await.unwrap();
-    let mut transfers = Vec::new();
-    for (name, data) in names.iter().zip(&datas) {
-        let torrent = torrent_of(tmp.path(), name, data);
-        let t = swarm
-            .add(SwarmItem {
-                filename: name.clone(),
-                size: data.len() as u64,
-                metainfo: torrent,
-                output_dir: tmp.path().to_owned(),
-                mirrors: vec![a.url(), b.url()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        transfers.push(t);
-    }
+    let transfers = add_all(&swarm, tmp.path(), &names, &datas, &[a.url(), b.url()]).await;
     for (t, data) in transfers.iter().zip(&datas) {
         let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
         assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(data));
@@ -253,17 +273,8 @@ async fn small_packages_go_to_the_mirror_with_a_free_slot() {
     const COUNT: u64 = 16;
     const SIZE: usize = 96 * 1024;
     let tmp = tempfile::tempdir().unwrap();
-    let names: Vec<String> = (0..COUNT)
-        .map(|i| format!("s{i}-1-1-any.pkg.tar.zst"))
-        .collect();
-    let datas: Vec<bytes::Bytes> = (0..COUNT).map(|i| content(40 + i, SIZE)).collect();
-    let files = Arc::new(
-        names
-            .iter()
-            .cloned()
-            .zip(datas.iter().cloned())
-            .collect::<HashMap<_, _>>(),
-    );
+    let (names, datas, files) =
+        package_set("s", (0..COUNT).map(|i| content(40 + i, SIZE)).collect());
     let slow = spawn_mirror(
         files.clone(),
         Faults {
@@ -278,21 +289,14 @@ async fn small_packages_go_to_the_mirror_with_a_free_slot() {
     options.webseed.connections_per_mirror = 1;
     let swarm = Swarm::start(options).await.unwrap();
     let start = Instant::now();
-    let mut transfers = Vec::new();
-    for (name, data) in names.iter().zip(&datas) {
-        let t = swarm
-            .add(SwarmItem {
-                filename: name.clone(),
-                size: data.len() as u64,
-                metainfo: torrent_of(tmp.path(), name, data),
-                output_dir: tmp.path().to_owned(),
-                mirrors: vec![slow.url(), fast.url()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        transfers.push(t);
-    }
+    let transfers = add_all(
+        &swarm,
+        tmp.path(),
+        &names,
+        &datas,
+        &[slow.url(), fast.url()],
+    )
+    .await;
     for (t, data) in transfers.iter().zip(&datas) {
         let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
         assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(data));
