@@ -6,15 +6,9 @@
 //! Two paths: segmented HTTP (no torrents published) and the swarm with the
 //! mirrors as webseeds (torrents published; in a private network namespace).
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-fn big_files() -> Vec<String> {
-    big_set().iter().map(Pkg::filename).collect()
-}
 
 fn big_sandbox(torrents: bool) -> Sandbox {
     let pkgs = big_set();
@@ -27,13 +21,6 @@ fn big_sandbox(torrents: bool) -> Sandbox {
     } else {
         b.build()
     }
-}
-
-fn package_bytes(sb: &Sandbox) -> u64 {
-    big_files()
-        .iter()
-        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
-        .sum()
 }
 
 fn served(sb: &Sandbox) -> u64 {
@@ -72,19 +59,8 @@ enum Target {
 /// it has written `fraction` of the packages' bytes, sends SIGINT to
 /// `target`. Returns (exit code, stderr).
 fn run_interrupted(r: &Root, sb: &Sandbox, fraction: f64, target: Target) -> (i32, String) {
-    let total = package_bytes(sb) as f64;
-    let mut args = r.path_args();
-    args.extend(["-Sywx", "--noconfirm", "bigone", "bigtwo"].map(String::from));
-    let mut child = Command::new(bins::pactor())
-        .process_group(0)
-        .args(&args)
-        .env_clear()
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pactor");
+    let total = big_bytes(sb) as f64;
+    let mut child = spawn_big(r, "-Sywx");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let deadline = Instant::now() + Duration::from_secs(60);
     while (r.written() as f64) < fraction * total {
@@ -125,7 +101,7 @@ fn run_interrupted(r: &Root, sb: &Sandbox, fraction: f64, target: Target) -> (i3
 fn interrupt_then_resume(torrents: bool, target: Target) {
     let sb = big_sandbox(torrents);
     let r = sb.root("pactor");
-    let total = package_bytes(&sb);
+    let total = big_bytes(&sb);
 
     let (code, stderr) = run_interrupted(&r, &sb, 0.3, target);
     assert_ne!(

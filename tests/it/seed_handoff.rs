@@ -10,8 +10,6 @@
 //! nothing changes (every other `-x` test).
 
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::seed::{write_pactor_conf, SeedDaemon};
@@ -164,24 +162,9 @@ fn daemon_killed_mid_download_pactor_finishes_from_its_pieces() {
         .build();
     let r = seeded_root(&sb);
     let mut daemon = SeedDaemon::start(&r.conf);
-    let files: Vec<String> = big_set().iter().map(Pkg::filename).collect();
-    let total: u64 = files
-        .iter()
-        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
-        .sum();
-
-    let mut args = r.path_args();
-    args.extend(["-Syx", "--noconfirm", "bigone", "bigtwo"].map(String::from));
-    let mut pactor = Command::new(bins::pactor())
-        .process_group(0)
-        .args(&args)
-        .env_clear()
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pactor");
+    let files = big_files();
+    let total = big_bytes(&sb);
+    let mut pactor = spawn_big(&r, "-Syx");
     let deadline = Instant::now() + Duration::from_secs(60);
     while (r.written() as f64) < 0.3 * total as f64 {
         assert!(
@@ -269,24 +252,9 @@ fn interrupted_pactor_leaves_the_daemon_which_resumes_next_time() {
         .build();
     let r = seeded_root(&sb);
     let daemon = SeedDaemon::start(&r.conf);
-    let files: Vec<String> = big_set().iter().map(Pkg::filename).collect();
-    let total: u64 = files
-        .iter()
-        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
-        .sum();
-
-    let mut args = r.path_args();
-    args.extend(["-Sywx", "--noconfirm", "bigone", "bigtwo"].map(String::from));
-    let mut pactor = Command::new(bins::pactor())
-        .process_group(0)
-        .args(&args)
-        .env_clear()
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pactor");
+    let files = big_files();
+    let total = big_bytes(&sb);
+    let mut pactor = spawn_big(&r, "-Sywx");
     let deadline = Instant::now() + Duration::from_secs(60);
     while (r.written() as f64) < 0.3 * total as f64 {
         assert!(

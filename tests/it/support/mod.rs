@@ -69,6 +69,39 @@ pub fn big_set() -> Vec<Pkg> {
     ]
 }
 
+/// The package file names of [`big_set`].
+pub fn big_files() -> Vec<String> {
+    big_set().iter().map(Pkg::filename).collect()
+}
+
+/// The bytes of [`big_set`]'s package files in `sb`'s repo `big`.
+pub fn big_bytes(sb: &Sandbox) -> u64 {
+    big_files()
+        .iter()
+        .map(|f| std::fs::metadata(sb.repo_dir("big").join(f)).unwrap().len())
+        .sum()
+}
+
+/// Starts `pactor <op> --noconfirm bigone bigtwo` on `r` in a process group
+/// of its own (a SIGINT to the group is a terminal's Ctrl-C), with a clean
+/// environment and its output piped.
+pub fn spawn_big(r: &Root, op: &str) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut args = r.path_args();
+    args.extend([op, "--noconfirm", "bigone", "bigtwo"].map(String::from));
+    Command::new(bins::pactor())
+        .process_group(0)
+        .args(&args)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pactor")
+}
+
 /// The lines of a stream, put in a comparable form: download blocks (after
 /// `:: Retrieving packages...` / `:: Synchronizing package databases...`, up
 /// to pacman's next step) are sorted in plain mode (parallel downloads finish
