@@ -32,11 +32,13 @@
 # copied in beforehand (not timed). Every downloaded file is checked by
 # sha256 before a run counts. MB = 10^6 bytes. swarm and patch-day build a
 # bridged network of namespaces (scripts/bench/hub.sh) and need opentracker
-# and transmission-daemon besides; PACTOR_BENCH_HOLD=N keeps that network up
-# N seconds after the runs, for a look inside. Knobs (kB/s = 1000 bytes/s):
+# and transmission-daemon besides. PACTOR_BENCH_HOLD=N keeps a scenario's
+# network and servers up N seconds after its runs, for a look inside. Knobs (kB/s = 1000 bytes/s):
 # PACTOR_BENCH_SEED_KBPS (4000), PACTOR_BENCH_PD_CLIENTS (8),
 # PACTOR_BENCH_PD_MIRROR_KBPS / _DOWN_KBPS / _UP_KBPS (10000/10000/5000),
-# PACTOR_BENCH_PD_TOOLS ("pactor aria2c"), PACTOR_BENCH_PD_SEED (1).
+# PACTOR_BENCH_PD_TOOLS ("pactor aria2c"), PACTOR_BENCH_PD_SEED (1);
+# PACTOR_BENCH_NO_TORRENTS=1 makes no torrents in the four mirror scenarios
+# (pactor -x then runs on its multi-mirror HTTP engine alone).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -335,7 +337,8 @@ for sc in "${scenarios[@]}"; do
     LOADS+=("$sc: $(cut -d' ' -f1-3 /proc/loadavg)")
     rm -f "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent "$SB/tree-$set/.pactor-mktorrent.state"
     ws=(); for i in 0 1 2 3; do ws+=(-w "http://$(mirror_ip $i):$PORT/\$repo/os/\$arch"); done
-    "$MKTORRENT" "${ws[@]}" "$SB/tree-$set" >/dev/null
+    # PACTOR_BENCH_NO_TORRENTS=1: no torrents, pactor -x on its HTTP engine alone
+    [[ ${PACTOR_BENCH_NO_TORRENTS:-0} == 1 ]] || "$MKTORRENT" "${ws[@]}" "$SB/tree-$set" >/dev/null
     chmod -R a+rX "$SB/tree-$set"
     if [[ $first == stall ]]; then start_stall 0 "$set"; else start_nginx 0 "$set"; fi
     for i in 1 2 3; do start_nginx "$i" "$set"; done
@@ -343,6 +346,7 @@ for sc in "${scenarios[@]}"; do
     for ((run = 1; run <= runs; run++)); do
         for tool in pactor pacman aria2c; do run_tool "$sc" "$set" "$tool" "$run"; done
     done
+    hub_hold
 done
 stop_servers
 

@@ -334,8 +334,13 @@ pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
         ip netns exec "$(hub_ns "c$k")" timeout -k 5 "$RUN_TIMEOUT" bash "$r/run.sh" &
         pids+=($!)
     done
-    local mark t0
+    local mark t0 links_pid devs=()
     mark="$(log_mark)"
+    # the links' byte counters over the run (scripts/bench/links.py)
+    for ((k = 0; k < n; k++)); do devs+=("${TAG}b$((40 + k))"); done
+    ip netns exec "$HUB" timeout -k 5 "$((RUN_TIMEOUT + 30))" python3 "$ROOT/scripts/bench/links.py" \
+        "$go" "$stop" "$PD_UP_KBPS" "${TAG}b10" "${devs[@]}" >"$SB/pd/links.txt" 2>&1 &
+    links_pid=$!
     sleep 1 # every client waits at the barrier
     t0="$(date +%s.%N)"
     touch "$go"
@@ -348,6 +353,7 @@ pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
         sleep 0.1
     done
     touch "$stop"
+    wait "$links_pid" 2>/dev/null || true
     for k in "${pids[@]}"; do wait "$k" 2>/dev/null || true; done
     for k in "${daemons[@]}"; do kill "$k" 2>/dev/null || true; done
     for k in "${daemons[@]}"; do wait "$k" 2>/dev/null || true; done
@@ -380,6 +386,8 @@ pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
     [[ $tool == pactor ]] && extra="; pactor's summaries: ${peers} MiB from peers, ${mirrors} MiB from mirrors"
     printf '  %-12s %d client(s) run %d: %s s; mirror sent %s bytes = %s copies%s\n' "$label" "$n" "$run" \
         "${times[*]}" "$served" "$(awk -v a="$served" -v b="$bytes" 'BEGIN { printf "%.2f", a / b }')" "$extra"
+    ((n > 1)) && cat "$SB/pd/links.txt"
+    cp "$SB/pd/links.txt" "$SB/pd/logs/$tool-$PD_SEED-$n-$run.links.txt"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$n" "$run" "$bytes" "$served" "$ok" "${times[*]}" \
         "$peers/$mirrors" >>"$PD_TABLE"
 }
