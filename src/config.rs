@@ -97,6 +97,8 @@ pub struct PactorSettings {
     pub dht: bool,
     /// `LSD = no`: no local peer discovery (multicast on the LAN).
     pub lsd: bool,
+    /// `TorrentMinSize` in bytes: smaller packages skip the swarm.
+    pub torrent_min_size: u64,
     /// The `[seed]` section: pactor-seed's settings.
     pub seed: SeedSettings,
 }
@@ -157,6 +159,7 @@ impl Default for PactorSettings {
             state_dir: PathBuf::from(env::DEFAULT_STATE_DIR),
             dht: true,
             lsd: true,
+            torrent_min_size: pactor_fetch::transaction::DEFAULT_SWARM_MIN_SIZE,
             seed: SeedSettings::default(),
         }
     }
@@ -310,6 +313,9 @@ pub fn load_pactor_file(path: &Path, must_exist: bool) -> Result<PactorSettings,
                     .map_err(|_| bad(n, format!("invalid port '{v}'")))?;
             }
             "StateDir" => s.state_dir = PathBuf::from(need(value)?),
+            "TorrentMinSize" => {
+                s.torrent_min_size = parse_size(need(value)?).map_err(|m| bad(n, m))?
+            }
             other => {
                 crate::ui::output::warning(&format!(
                     "config file {}, line {n}: directive '{other}' in section 'options' not recognized.",
@@ -385,7 +391,20 @@ fn yes_no(key: &str, value: Option<&str>) -> Result<bool, String> {
 
 /// A rate such as `500K`, `2M`, `1.5MiB/s` or `0` (no limit), in bytes/s.
 pub fn parse_rate(v: &str) -> Result<u64, String> {
-    let t = v.trim().trim_end_matches("/s");
+    parse_amount(v.trim().trim_end_matches("/s"), v, "rate")
+}
+
+/// A size such as `512K`, `1M`, `1.5MiB` or `0`, in bytes.
+pub fn parse_size(v: &str) -> Result<u64, String> {
+    parse_amount(v.trim(), v, "size")
+}
+
+/// A number with an optional unit (`K`/`KiB` 1024, `KB`/`kB` 1000, and so
+/// on up to G) in `t`; `v` and `what` name it in errors.
+fn parse_amount(t: &str, v: &str, what: &str) -> Result<u64, String> {
+    if !t.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return Err(format!("invalid {what} '{v}'"));
+    }
     let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => {
             let mult = match &t[i..] {
@@ -396,7 +415,7 @@ pub fn parse_rate(v: &str) -> Result<u64, String> {
                 "KB" | "kB" => 1000.0,
                 "MB" => 1e6,
                 "GB" => 1e9,
-                u => return Err(format!("invalid rate unit '{u}' in '{v}'")),
+                u => return Err(format!("invalid {what} unit '{u}' in '{v}'")),
             };
             (&t[..i], mult)
         }
@@ -405,9 +424,9 @@ pub fn parse_rate(v: &str) -> Result<u64, String> {
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("invalid rate '{v}'"))?;
+        .map_err(|_| format!("invalid {what} '{v}'"))?;
     if !(n >= 0.0 && n.is_finite()) {
-        return Err(format!("invalid rate '{v}'"));
+        return Err(format!("invalid {what} '{v}'"));
     }
     Ok((n * mult) as u64)
 }
@@ -661,6 +680,55 @@ mod tests {
         assert_eq!(parse_rate("1.5M"), Ok(1572864));
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("5X").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(
+            parse_size("1M/s"),
+            Err("invalid size unit 'M/s' in '1M/s'".to_owned())
+        );
+        assert_eq!(parse_size("big"), Err("invalid size 'big'".to_owned()));
+        assert_eq!(parse_size("-1"), Err("invalid size '-1'".to_owned()));
+    }
+
+    #[test]
+    fn torrent_min_size_from_pactor_conf() {
+        let dir = std::env::temp_dir().join(format!("pactor-conf-test-{}", std::process::id()));
+        fs_err::create_dir_all(&dir).unwrap();
+        let path = dir.join("pactor.conf");
+        let read = |text: &str| {
+            fs_err::write(&path, text).unwrap();
+            load_pactor_file(&path, true)
+        };
+        assert_eq!(
+            read("[options]\n").unwrap().torrent_min_size,
+            pactor_fetch::transaction::DEFAULT_SWARM_MIN_SIZE
+        );
+        assert_eq!(
+            read("[options]\nTorrentMinSize = 0\n")
+                .unwrap()
+                .torrent_min_size,
+            0
+        );
+        assert_eq!(
+            read("[options]\nTorrentMinSize = 4M\n")
+                .unwrap()
+                .torrent_min_size,
+            4 << 20
+        );
+        let err = read("[options]\nTorrentMinSize = lots\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("invalid size 'lots'"),
+            "{err}"
+        );
+        let _ = fs_err::remove_dir_all(&dir);
     }
 
     #[test]

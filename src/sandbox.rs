@@ -104,6 +104,12 @@ struct WireSwarm {
     lsd: bool,
     trackers: Vec<String>,
     max_upload_rate: Option<u64>,
+    #[serde(default = "default_min_size")]
+    min_size: u64,
+}
+
+fn default_min_size() -> u64 {
+    pactor_fetch::transaction::DEFAULT_SWARM_MIN_SIZE
 }
 
 /// The plan as it crosses the pipe.
@@ -244,6 +250,7 @@ pub(crate) fn to_wire(plan: &FetchPlan, swarm: &SwarmSettings) -> WirePlan {
             lsd: swarm.lsd,
             trackers: swarm.trackers.iter().map(|u| u.to_string()).collect(),
             max_upload_rate: swarm.max_upload_rate,
+            min_size: swarm.min_size,
         }),
     }
 }
@@ -262,6 +269,7 @@ pub(crate) fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
                 .filter_map(|t| Url::parse(t).ok())
                 .collect(),
             max_upload_rate: s.max_upload_rate,
+            min_size: s.min_size,
             ..Default::default()
         },
         None => SwarmSettings {
@@ -1205,6 +1213,7 @@ mod tests {
             listen_port: Some(6881),
             trackers: vec![Url::parse("udp://127.0.0.1:6969/announce").unwrap()],
             max_upload_rate: Some(7),
+            min_size: 12345,
             ..Default::default()
         };
         let (back, back_swarm) = from_wire(
@@ -1213,6 +1222,7 @@ mod tests {
         assert_eq!(back_swarm.listen_port, Some(6881));
         assert_eq!(back_swarm.trackers, swarm.trackers);
         assert_eq!(back_swarm.max_upload_rate, Some(7));
+        assert_eq!(back_swarm.min_size, 12345);
         assert_eq!(back_swarm.state_dir, Path::new("/tmp/x/swarm"));
         assert_eq!(back.items, plan.items);
         assert_eq!(back.download_dir, plan.download_dir);

@@ -135,6 +135,7 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
                     // known peers (no public DHT, no LAN multicast).
                     dht: cfg.pactor.dht && pactor_fetch::SwarmSettings::default().dht,
                     lsd: cfg.pactor.lsd && pactor_fetch::SwarmSettings::default().lsd,
+                    min_size: cfg.pactor.torrent_min_size,
                     ..Default::default()
                 }
             },

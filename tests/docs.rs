@@ -350,7 +350,7 @@ const PACTOR_8_DESCRIPTION: &[&str] = &[
 const PACTOR_8_TAIL: &[(&str, &[&str])] = &[
     ("TORRENT MODE", &[
         "With `-x`, pactor first resolves the transaction exactly as pacman does and shows the same list of packages and the same questions. It then downloads every package that is not already in a cache, all at once.",
-        "For each package it looks for a .torrent: one pactor stored before, then one from each `TorrentServer` of pactor.conf(5), then |file|`.torrent` beside the package on the repository's mirrors. Mirror operators publish these with pactor-mktorrent(1). A torrent is only a hint: it is used only when it describes exactly the file the sync database names (a single file, with the package's name and size); otherwise, and when there is none, the package is downloaded from all mirrors at once in byte ranges.",
+        "For each package it looks for a .torrent: one pactor stored before, then one from each `TorrentServer` of pactor.conf(5), then |file|`.torrent` beside the package on the repository's mirrors. Mirror operators publish these with pactor-mktorrent(1). A torrent is only a hint: it is used only when it describes exactly the file the sync database names (a single file, with the package's name and size); otherwise, and when there is none, the package is downloaded from all mirrors at once in byte ranges. Packages smaller than `TorrentMinSize` of pactor.conf(5) (1 MiB unless set) are not looked up at all: they start on all mirrors at once, since a swarm would cost them more time than it saves.",
         "Pieces come from BitTorrent peers (trackers, DHT, local peer discovery) and from every `Server` of the package's repository in pacman.conf, which act as web seeds, so a download starts at once even when nobody seeds. Slow, stalled or failing sources get less of the work; one dead mirror does not stall the transaction.",
         "Every file is checked against the size and SHA-256 sum in the sync database before it is moved into the package cache, and libalpm checks signatures as usual; a bad torrent or a lying peer costs time, never a broken install. Unfinished downloads are kept in pactor's state directory, never as `.part` files in the cache, and the next run continues where the last one stopped. A download that fails names the package and every source that was tried.",
         "When pactor-seed(8) runs, pactor hands it the downloads through its control socket (`control.sock` in the `RuntimeDir` of pactor.conf(5)'s `[seed]` section), so that its DHT routing table and its peers, already known, serve the transaction. The unfinished downloads directory is handed to the daemon's user for the time, as to pacman's `DownloadUser`; pactor shows the progress in its own bars and checks every file itself before it goes into the cache. If the daemon is not running, pactor downloads by itself; if it stops during the download, pactor says so and finishes by itself from the pieces already on disk. Packages pactor placed in the cache are then handed to the daemon, which seeds them at once.",
@@ -532,6 +532,14 @@ const CONF_KEYS: &[ConfKey] = &[
         example: "yes",
         doc: "In torrent mode, find peers on the local network by Local Service Discovery (BEP 14, multicast), so machines on one LAN share their caches first. `no` sends no multicast.",
         comment: "Find peers on the local network by multicast (BEP 14).",
+    },
+    ConfKey {
+        key: "TorrentMinSize",
+        syntax: "size",
+        default: "1M",
+        example: "1M",
+        doc: "In torrent mode, packages smaller than |size| are not looked up in the swarm: they are downloaded from all mirrors at once from the first moment, like packages without a torrent. A torrent's lookup, its peers and its webseed connections cost more time than such a package takes from the mirrors. `0` sends every package with a torrent to the swarm. Written like a rate without `/s`, such as `512K` or `4M`.",
+        comment: "Packages smaller than this come from the mirrors alone, at once\n(0: every package with a torrent goes to the swarm).",
     },
 ];
 
@@ -1699,7 +1707,7 @@ fn bad_seed_keys_are_errors_with_the_line() {
     for (text, want) in [
         (
             "[seed]\nUploadLimit = fast\n",
-            "line 2: invalid rate unit 'fast'",
+            "line 2: invalid rate 'fast'",
         ),
         (
             "[seed]\nSchedule = Mon 08:00 1K\n",
@@ -1813,6 +1821,10 @@ fn pactor_conf_defaults_match_the_code() {
     assert!(d.trackers.is_empty() && doc("Tracker") == "none");
     assert_eq!(doc("DHT"), if d.dht { "yes" } else { "no" });
     assert_eq!(doc("LSD"), if d.lsd { "yes" } else { "no" });
+    assert_eq!(
+        pactor::config::parse_size(doc("TorrentMinSize")),
+        Ok(d.torrent_min_size)
+    );
 }
 
 // ---- completions, run in the real shells -------------------------------------

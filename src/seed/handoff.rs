@@ -66,6 +66,7 @@ pub async fn serve(
             );
             let settings = pactor_fetch::SwarmSettings {
                 enabled: wanted.enabled,
+                min_size: wanted.min_size,
                 ..daemon.settings()
             };
             let run = pactor_fetch::fetch_transaction_on(

@@ -415,6 +415,52 @@ fn torrent_rejects_wrong_bytes_from_first_mirror() {
     assert_eq!(r.local().len(), 3, "{a}");
 }
 
+/// With pactor.conf's default `TorrentMinSize` (1 MiB) packages as small as
+/// these are not looked up in the swarm: they come from the mirrors at once,
+/// each served once, and no torrent is kept for them.
+#[test]
+fn torrent_small_packages_come_from_the_mirrors_alone() {
+    if let Err(why) = netns::isolate_thread() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sb = Sandbox::builder()
+        .mirrors(&[Fault::None, Fault::None])
+        .repo("demo", &greet_set())
+        .torrents()
+        .build();
+    sb.write_pactor_conf("");
+    let r = sb.root("pactor");
+    let a = r
+        .pactor(Mode::Torrent)
+        .args(["-Sy", "--noconfirm", "hello"])
+        .run();
+    a.assert_code(0);
+    assert_eq!(
+        r.local_summary(),
+        [
+            "greet-data 1.0-1 dependency",
+            "hello 2.0-1 explicit",
+            "libgreet 1.1-1 dependency"
+        ]
+    );
+    for f in ["hello", "libgreet", "greet-data"].map(pkg_file) {
+        let asked = sb.mirrors.iter().any(|m| {
+            m.requests()
+                .iter()
+                .any(|q| q.path.ends_with(&format!("{f}.torrent")))
+        });
+        assert!(!asked, "{f}.torrent was looked up\n{a}");
+        assert_eq!(
+            sb.served(&f),
+            file_size(&sb, &f),
+            "{f} served more than once\n{a}"
+        );
+    }
+    let kept = std::fs::read_dir(r.statedir().join("torrents")).map_or(0, |rd| rd.count());
+    assert_eq!(kept, 0, "torrents kept for packages that never used one");
+}
+
 /// -x only, with a `.torrent` published beside every package (mirrors as
 /// BEP 19 webseeds, no tracker, no peers): pactor looks the torrents up on the
 /// mirrors, takes the packages through the swarm from the healthy mirrors

@@ -12,9 +12,11 @@
 //! file whose sha256 is not the db's is removed and its package goes to HTTP
 //! too, so the swarm can slow a package down but never break an install.
 //!
-//! A package goes to the swarm as soon as its torrent is accepted, while the
-//! other lookups still run; the HTTP engine gets the rest once every lookup
-//! is done or out of time.
+//! What can never go to the swarm (signatures, packages below
+//! [`SwarmSettings::min_size`] or without a torrent source) starts on the
+//! HTTP engine at once. A package goes to the swarm as soon as its torrent
+//! is accepted, while the other lookups still run; a second HTTP engine run
+//! gets the packages left once every lookup is done or out of time.
 //!
 //! The librqbit session is started only when at least one torrent was
 //! accepted: without torrents (pacman's test suite with `-x`) nothing opens a
@@ -74,7 +76,22 @@ pub struct SwarmSettings {
     /// A swarm transfer without progress for this long is given up and its
     /// package goes to HTTP.
     pub stall_timeout: Duration,
+    /// Packages smaller than this skip the swarm (no lookup, no torrent)
+    /// and start on the mirrors at once; 0 sends every package with a
+    /// torrent to the swarm. See [`DEFAULT_SWARM_MIN_SIZE`].
+    pub min_size: u64,
 }
+
+/// The default [`SwarmSettings::min_size`]: 1 MiB, 16 pieces of the
+/// smallest piece length. Below it a package takes a fraction of a second
+/// from the mirrors, less than its lookup, librqbit's add and the bridges'
+/// connections cost before the first byte: 300 packages of 20-200 KiB on
+/// four mirrors capped at 40 MB/s took 0.38 s to their first package byte
+/// through the swarm, and the transfer itself 0.9 s (BENCHMARKS.md,
+/// "small300"). Such packages are a small share of an upgrade's bytes, so
+/// the mirrors' load on a patch day barely changes. pactor-seed still
+/// seeds them when it finds their torrent.
+pub const DEFAULT_SWARM_MIN_SIZE: u64 = 1024 * 1024;
 
 /// Environment variable that, when set, makes [`SwarmSettings::default`]
 /// talk to no one but the mirrors and the torrents' own trackers: no DHT, no
@@ -94,6 +111,7 @@ impl Default for SwarmSettings {
             max_upload_rate: None,
             lookup_timeout: Duration::from_secs(3),
             stall_timeout: Duration::from_secs(15),
+            min_size: DEFAULT_SWARM_MIN_SIZE,
         }
     }
 }
@@ -128,15 +146,7 @@ pub async fn fetch_transaction_on(
     settings: SwarmSettings,
     session: Option<Arc<Swarm>>,
 ) -> Result<FetchOutcome, FetchError> {
-    let wants_torrent = |i: &FetchItem| {
-        let somewhere = match &i.torrent {
-            Some(TorrentSource::Urls(urls)) => !urls.is_empty(),
-            Some(TorrentSource::File(_)) => true,
-            None => false,
-        };
-        i.kind == ItemKind::Package && i.size.is_some() && somewhere && !finished_earlier(&plan, i)
-    };
-    if !settings.enabled || !plan.items.iter().any(wants_torrent) {
+    if !settings.enabled || !plan.items.iter().any(|i| for_swarm(&plan, &settings, i)) {
         return fetch_all(plan, reporter).await;
     }
     let started = Instant::now();
@@ -173,6 +183,21 @@ pub async fn fetch_transaction_on(
     let mut swarm_failed = false;
     let mut legs = JoinSet::new();
     let mut items: Vec<Option<FetchItem>> = plan.items.iter().cloned().map(Some).collect();
+    // What can never go to the swarm (signatures, small packages, packages
+    // without a torrent source) starts on the mirrors now, not after the
+    // lookups.
+    let (now_ids, now_items): (Vec<ItemId>, Vec<FetchItem>) = items
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, item)| {
+            item.as_ref()
+                .is_some_and(|it| !for_swarm(&plan, &settings, it))
+        })
+        .filter_map(|(i, item)| item.take().map(|item| (ItemId(i), item)))
+        .unzip();
+    if !now_items.is_empty() {
+        legs.spawn(http_leg(ctx.clone(), now_ids, now_items, false));
+    }
     while let Some((i, metainfo)) = lookups.next(&plan, reporter.as_ref()).await {
         if swarm.is_none() && !swarm_failed {
             swarm = match session.take() {
@@ -244,6 +269,21 @@ pub async fn fetch_transaction_on(
             partial: Box::new(outcome),
         })
     }
+}
+
+/// Whether `item` is a package for the swarm: it has a torrent to look up,
+/// a known size of at least `settings.min_size`, and was not left complete
+/// by an earlier run.
+fn for_swarm(plan: &FetchPlan, settings: &SwarmSettings, item: &FetchItem) -> bool {
+    let somewhere = match &item.torrent {
+        Some(TorrentSource::Urls(urls)) => !urls.is_empty(),
+        Some(TorrentSource::File(_)) => true,
+        None => false,
+    };
+    item.kind == ItemKind::Package
+        && item.size.is_some_and(|size| size >= settings.min_size)
+        && somewhere
+        && !finished_earlier(plan, item)
 }
 
 /// Whether an earlier, interrupted run left `item` complete in the download
@@ -329,12 +369,10 @@ impl Lookups {
             }
         };
         for (i, item) in plan.items.iter().enumerate() {
-            let (Some(source), Some(size), ItemKind::Package) =
-                (&item.torrent, item.size, item.kind)
-            else {
+            let (Some(source), Some(size)) = (&item.torrent, item.size) else {
                 continue;
             };
-            if finished_earlier(plan, item) {
+            if !for_swarm(plan, settings, item) {
                 continue;
             }
             let (client, source, filename) =

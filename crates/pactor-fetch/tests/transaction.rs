@@ -31,6 +31,8 @@ fn offline(state: &Path) -> SwarmSettings {
         listen_port: None,
         dht: false,
         lsd: false,
+        // The packages here are small; the swarm is what is tested.
+        min_size: 0,
         ..Default::default()
     }
 }
@@ -614,6 +616,65 @@ async fn torrent_lookup_that_hangs_gives_way_to_http() {
     assert_delivered(&out, &dl, A, &data);
     assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
     assert!(!dl.join(SWARM_DIR).exists());
+}
+
+/// A package below `min_size` skips the swarm: it is not looked up, and it
+/// starts on the mirrors at once instead of after the lookups (held up here
+/// for 2 s by a torrent server that never answers). 300 packages of 20-200
+/// KiB spent 0.38 s in lookups and torrent adds before their first byte
+/// (BENCHMARKS.md, "small300").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_below_the_min_size_start_at_once_without_a_lookup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let small = content(12, 300 * 1024);
+    let big = content(13, 2 << 20);
+    let files = HashMap::from([(A.to_owned(), small.clone()), (B.to_owned(), big.clone())]);
+    let ms = mirrors(files, 2).await;
+    let hang = support::spawn_hang().await;
+    let hanging = |name: &str| {
+        Some(TorrentSource::Urls(vec![Url::parse(&format!(
+            "{hang}/{name}.torrent"
+        ))
+        .unwrap()]))
+    };
+    let mut a = item(A, &small, &ms, false);
+    a.torrent = hanging(A);
+    let mut b = item(B, &big, &ms, false);
+    b.torrent = hanging(B);
+    let reporter = Arc::new(Timed::default());
+    let settings = SwarmSettings {
+        lookup_timeout: Duration::from_secs(2),
+        min_size: 1 << 20,
+        ..offline(tmp.path())
+    };
+    let start = std::time::Instant::now();
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(plan(vec![a, b], &dl), reporter.clone(), settings),
+    )
+    .await
+    .unwrap();
+    assert_delivered(&out, &dl, A, &small);
+    assert_delivered(&out, &dl, B, &big);
+    let done = reporter.done.lock().unwrap().clone();
+    let at = |i: usize| {
+        done.iter()
+            .find(|(id, _)| *id == ItemId(i))
+            .map(|(_, t)| t.duration_since(start))
+            .unwrap()
+    };
+    assert!(
+        at(0) < Duration::from_secs(1),
+        "small package done after {:?}",
+        at(0)
+    );
+    assert!(
+        at(1) >= Duration::from_secs(2),
+        "the big package waited for its lookup: {:?}",
+        at(1)
+    );
+    assert!(!dl.join(SWARM_DIR).exists(), "no torrent, no session");
 }
 
 /// Records when each item was done, and the warnings.

@@ -78,9 +78,17 @@ impl SandboxBuilder {
             sb.add_packages(name, pkgs);
         }
         sb.write_conf(&sb.conf_path(), "");
+        if sb.torrents {
+            sb.write_pactor_conf(SWARM_FOR_ALL);
+        }
         sb
     }
 }
+
+/// pactor.conf's `[options]` of a sandbox with torrents: the test packages
+/// are far below the default `TorrentMinSize`, and what these sandboxes test
+/// is the swarm.
+pub const SWARM_FOR_ALL: &str = "TorrentMinSize = 0\n";
 
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -193,6 +201,15 @@ impl Sandbox {
             "repo-add failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// pactor.conf beside pacman.conf: `[options]` lines.
+    pub fn write_pactor_conf(&self, options: &str) {
+        fs::write(
+            self.path().join("pactor.conf"),
+            format!("[options]\n{options}"),
+        )
+        .unwrap();
     }
 
     /// pacman.conf with every mirror, in order, for every repository.

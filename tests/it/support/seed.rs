@@ -19,11 +19,12 @@ pub fn pactor_seed() -> PathBuf {
 }
 
 /// pactor.conf for a sandbox whose pacman.conf is in `dir`: pactor and the
-/// daemon talk to no one but the sandbox (no DHT, no LSD), and the daemon
-/// keeps its sockets in `<dir>/seed-run` and its state in `<dir>/seed-state`.
+/// daemon talk to no one but the sandbox (no DHT, no LSD), every package with
+/// a torrent goes to the swarm however small, and the daemon keeps its
+/// sockets in `<dir>/seed-run` and its state in `<dir>/seed-state`.
 pub fn write_pactor_conf(dir: &Path) {
     let conf = format!(
-        "[options]\nDHT = no\nLSD = no\n\n[seed]\nRuntimeDir = {run}\nStateDir = {state}\nListenPort = 0\nDHT = no\nLSD = no\n",
+        "[options]\nDHT = no\nLSD = no\nTorrentMinSize = 0\n\n[seed]\nRuntimeDir = {run}\nStateDir = {state}\nListenPort = 0\nDHT = no\nLSD = no\n",
         run = dir.join("seed-run").display(),
         state = dir.join("seed-state").display(),
     );
