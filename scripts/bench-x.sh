@@ -38,7 +38,9 @@
 # PACTOR_BENCH_PD_MIRROR_KBPS / _DOWN_KBPS / _UP_KBPS (10000/10000/5000),
 # PACTOR_BENCH_PD_TOOLS ("pactor aria2c"), PACTOR_BENCH_PD_SEED (1);
 # PACTOR_BENCH_NO_TORRENTS=1 makes no torrents in the four mirror scenarios
-# (pactor -x then runs on its multi-mirror HTTP engine alone).
+# (pactor -x then runs on its multi-mirror HTTP engine alone);
+# PACTOR_BENCH_DEBUG=1 runs pactor with --debug (a line per file downloaded,
+# with its time and sources, in the logs kept by --keep).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -266,7 +268,10 @@ tool_cmd() { # tool dir set
     case "$1" in
         pactor)
             if ((SWARM)); then printf '%s\n' env -u PACTOR_SWARM_LOCAL_ONLY; else printf '%s\n' env PACTOR_SWARM_LOCAL_ONLY=1; fi
-            printf '%s\n' "$PACTOR"; alpm_args "$r"; printf '%s\n' -Sxw --noconfirm "${names[@]}" ;;
+            printf '%s\n' "$PACTOR"; alpm_args "$r"
+            # PACTOR_BENCH_DEBUG=1: --debug, with a line per file downloaded in the logs
+            [[ ${PACTOR_BENCH_DEBUG:-0} == 1 ]] && printf '%s\n' --debug
+            printf '%s\n' -Sxw --noconfirm "${names[@]}" ;;
         pacman)
             printf '%s\n' "$PACMAN"; alpm_args "$r"; printf '%s\n' -Sw --noconfirm "${names[@]}" ;;
         aria2c)

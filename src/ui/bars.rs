@@ -165,6 +165,8 @@ pub struct EngineReporter {
     total: std::sync::Mutex<Option<ProgressBar>>,
     peers: std::sync::atomic::AtomicU64,
     mirrors: std::sync::atomic::AtomicU64,
+    /// When the engine started, for the `--debug` line of each file.
+    started: std::time::Instant,
 }
 
 impl EngineReporter {
@@ -181,6 +183,7 @@ impl EngineReporter {
             total: Default::default(),
             peers: Default::default(),
             mirrors: Default::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -288,10 +291,18 @@ impl pactor_fetch::Reporter for EngineReporter {
         }
     }
 
-    fn on_item_done(&self, item: pactor_fetch::ItemId, _file: &pactor_fetch::FetchedFile) {
+    fn on_item_done(&self, item: pactor_fetch::ItemId, file: &pactor_fetch::FetchedFile) {
         if let Some(bar) = self.bars.lock().ok().and_then(|mut b| b.remove(&item.0)) {
             bar.finish();
         }
+        output::debug(&format!(
+            "{} downloaded {:.2} s after the start: {} bytes from peers, {} from mirrors, {} resumed",
+            file.filename,
+            self.started.elapsed().as_secs_f64(),
+            file.from_peers,
+            file.from_mirrors,
+            file.resumed
+        ));
     }
 
     fn on_item_failed(&self, item: pactor_fetch::ItemId, failure: &pactor_fetch::FileFailure) {
