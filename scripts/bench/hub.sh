@@ -355,6 +355,25 @@ pd_run() { # tool n run -> appends a row to PD_TABLE, prints per-client lines
     touch "$stop"
     wait "$links_pid" 2>/dev/null || true
     for k in "${pids[@]}"; do wait "$k" 2>/dev/null || true; done
+    if [[ ${PACTOR_BENCH_DEBUG:-0} == 1 ]] && ((${#daemons[@]})); then
+        # what each daemon's session sent and received (librqbit's payload
+        # counters), beside the bytes that were of use
+        for ((k = 0; k < n; k++)); do
+            ip netns exec "$(hub_ns "c$k")" timeout 10 "$PACTOR_SEED" --pacman-config "$SB/pd/c$k/conf/pacman.conf" \
+                status --json >"$SB/pd/c$k/status.json" 2>/dev/null || true
+        done
+        python3 - "$SB"/pd/c*/status.json <<'PY'
+import json, sys
+up = down = 0
+for p in sys.argv[1:]:
+    try:
+        s = json.load(open(p))
+    except (OSError, ValueError):
+        continue
+    up += s["uploaded"]; down += s["downloaded"]
+print(f"    sessions' payload counters: {up / 1e6:.0f} MB sent to peers, {down / 1e6:.0f} MB received from peers and webseeds")
+PY
+    fi
     for k in "${daemons[@]}"; do kill "$k" 2>/dev/null || true; done
     for k in "${daemons[@]}"; do wait "$k" 2>/dev/null || true; done
     local bytes served times=() ok=0 peers=0 mirrors=0 p m
