@@ -50,6 +50,10 @@ pub trait PeerConnectionHandler {
     fn should_transmit_have(&self, id: ValidPieceIndex) -> bool;
     fn on_uploaded_bytes(&self, bytes: u32);
     fn read_chunk(&self, chunk: &ChunkInfo, buf: &mut [u8]) -> anyhow::Result<()>;
+    /// pactor: false for a chunk the peer cancelled while it waited to be sent.
+    fn should_upload_chunk(&self, _chunk: &ChunkInfo) -> bool {
+        true
+    }
     fn update_my_extended_handshake(
         &self,
         _handshake: &mut ExtendedHandshake<ByteBuf>,
@@ -365,10 +369,47 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
             trace!("sent unchoke");
 
             let mut broadcast_closed = false;
+            // pactor: chunks waiting to be sent. Requests, cancels, haves and
+            // the rest go out before them: in one FIFO a request or a cancel
+            // waited behind up to a second of piece data whenever the uplink
+            // was the limit, so the other side's pipeline ran dry and its
+            // cancels came after the chunks they cancelled.
+            let mut chunks: std::collections::VecDeque<ChunkInfo> = Default::default();
 
             loop {
                 let req = loop {
-                    break tokio::select! {
+                    // Everything already queued: control messages first.
+                    let mut control = None;
+                    while let Ok(msg) = outgoing_chan.try_recv() {
+                        match msg {
+                            WriterRequest::ReadChunkRequest(c) => chunks.push_back(c),
+                            other => {
+                                control = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(msg) = control {
+                        break msg;
+                    }
+                    if !chunks.is_empty() && !broadcast_closed {
+                        use tokio::sync::broadcast::error::TryRecvError;
+                        match have_broadcast.try_recv() {
+                            Ok(id) if self.handler.should_transmit_have(id) => {
+                                break WriterRequest::Message(Message::Have(id.get()));
+                            }
+                            Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
+                            Err(TryRecvError::Closed) => broadcast_closed = true,
+                            Err(TryRecvError::Empty) => {}
+                        }
+                    }
+                    if let Some(chunk) = chunks.pop_front() {
+                        if !self.handler.should_upload_chunk(&chunk) {
+                            continue;
+                        }
+                        break WriterRequest::ReadChunkRequest(chunk);
+                    }
+                    let req = tokio::select! {
                         r = have_broadcast.recv(), if !broadcast_closed => match r {
                             Ok(id) => {
                                 if self.handler.should_transmit_have(id) {
@@ -392,6 +433,13 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
                             Err(_) => WriterRequest::Message(Message::KeepAlive),
                         }
                     };
+                    // pactor: a chunk cancelled while it waited here is not sent.
+                    if let WriterRequest::ReadChunkRequest(chunk) = &req {
+                        if !self.handler.should_upload_chunk(chunk) {
+                            continue;
+                        }
+                    }
+                    break req;
                 };
 
                 tokio::task::yield_now().await;

@@ -490,6 +490,7 @@ impl TorrentStateLive {
             first_message_received: AtomicBool::new(false),
             cancel_token: self.cancellation_token.child_token(),
             client_name_and_version: self.shared.client_name_and_version().to_owned(),
+            cancelled: Default::default(),
         };
         let _token_guard = handler.cancel_token.clone().drop_guard();
         let options = PeerConnectionOptions {
@@ -554,6 +555,7 @@ impl TorrentStateLive {
             first_message_received: AtomicBool::new(false),
             cancel_token: state.cancellation_token.child_token(),
             client_name_and_version: state.shared.client_name_and_version().to_owned(),
+            cancelled: Default::default(),
         };
         let _token_guard = handler.cancel_token.clone().drop_guard();
 
@@ -1093,9 +1095,22 @@ struct PeerHandler {
     cancel_token: CancellationToken,
 
     client_name_and_version: String,
+
+    /// pactor: chunks the peer cancelled before we sent them, as (piece,
+    /// offset, length); the writer skips them (`should_upload_chunk`).
+    cancelled: Mutex<std::collections::HashSet<(u32, u32, u32)>>,
 }
 
+/// pactor: at most this many cancels are remembered per peer (a peer cannot
+/// have more chunks queued with us than its request window).
+const MAX_CANCELLED: usize = 1024;
+
 impl PeerConnectionHandler for &'_ PeerHandler {
+    fn should_upload_chunk(&self, chunk: &ChunkInfo) -> bool {
+        let mut cancelled = self.cancelled.lock();
+        cancelled.is_empty() || !cancelled.remove(&(chunk.piece_index.get(), chunk.offset, chunk.size))
+    }
+
     fn is_webseed(&self) -> bool {
         self.state.shared.options.webseed_peers.contains(&self.addr)
     }
@@ -1141,8 +1156,16 @@ impl PeerConnectionHandler for &'_ PeerHandler {
             Message::NotInterested => {
                 trace!("received \"not interested\", but we don't process it yet")
             }
-            Message::Cancel(_) => {
-                trace!("received \"cancel\", but we don't process it yet")
+            // pactor: 9.1.0 ignored cancels and sent every chunk once
+            // requested. A requester cancels the chunks of a piece another
+            // peer has taken from it (`on_steal`); in a swarm whose uplinks
+            // are the limit those chunks were a tenth of what was sent
+            // (scripts/bench-x.sh patch-day, BENCHMARKS.md).
+            Message::Cancel(c) => {
+                let mut cancelled = self.cancelled.lock();
+                if cancelled.len() < MAX_CANCELLED {
+                    cancelled.insert((c.index, c.begin, c.length));
+                }
             }
             Message::Extended(ExtendedMessage::UtMetadata(UtMetadata::Request(
                 metadata_piece_id,
@@ -1599,6 +1622,15 @@ impl PeerHandler {
             );
         }
 
+        // pactor: a request after a cancel of the same chunk wins, so that
+        // a cancel that came after the chunk was sent (kept in `cancelled`)
+        // can never hold back a later request for it.
+        {
+            let mut cancelled = self.cancelled.lock();
+            if !cancelled.is_empty() {
+                cancelled.remove(&(request.index, request.begin, request.length));
+            }
+        }
         self.state
             .ratelimit_upload_tx
             .send((self.tx.clone(), chunk_info))?;
