@@ -22,9 +22,6 @@
 //! Piece order is librqbit's: pactor's patched copy (vendor/librqbit) knows
 //! the bridges as webseeds and gives them only pieces no peer holds, each
 //! owned by one client (SWARM.md, part 3), so a bridge claims every piece.
-//! [`WebseedOptions::reveal_ahead`] can still make it claim only a few
-//! pieces at a time, in an order that is random per client; pactor no
-//! longer uses that.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -45,10 +42,6 @@ use super::wire::{self, Block, Handshake, Message};
 use crate::error::SourceError;
 use crate::http::{self, RateLimiter};
 
-/// A [`WebseedOptions::reveal_ahead`] that works: twice librqbit's largest
-/// request window of 2 MiB per peer.
-pub const REVEAL_AHEAD: u64 = 4 * 1024 * 1024;
-
 /// How webseed bridges fetch. Fill with `..Default::default()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebseedOptions {
@@ -65,12 +58,6 @@ pub struct WebseedOptions {
     pub max_errors: u32,
     /// Pause before a failed range is asked again.
     pub retry_delay: Duration,
-    /// `None` (the default): announce every piece at once, and let
-    /// librqbit choose. `Some(bytes)`: keep about this many bytes of
-    /// announced pieces that librqbit neither has nor asked for, in a
-    /// random order of this client's own; it must stay above librqbit's
-    /// request window (up to 128 blocks of 16 KiB per peer).
-    pub reveal_ahead: Option<u64>,
     /// Verified pieces kept per connection for blocks not yet asked for.
     pub cache_pieces: usize,
     /// `User-Agent` header.
@@ -86,7 +73,6 @@ impl Default for WebseedOptions {
             stall_timeout: Duration::from_secs(5),
             max_errors: 3,
             retry_delay: Duration::from_millis(500),
-            reveal_ahead: None,
             cache_pieces: 64,
             user_agent: concat!("pactor/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -372,19 +358,13 @@ impl Bridge {
         let conn = Arc::new(Conn {
             bridge: self.clone(),
             source: source.clone(),
-            state: Mutex::new(ConnState::new(&source.layout, self.options.reveal_ahead, {
-                let mut seed = self.peer_id.to_vec();
-                seed.extend_from_slice(&hs.info_hash);
-                seed
-            })),
+            state: Mutex::new(ConnState::new(&source.layout)),
             tx,
             wake: Notify::new(),
             cancel: conn_cancel.clone(),
         });
         {
-            let mut st = lock(&conn.state);
-            let bits = st.initial_bitfield();
-            conn.send(wire::bitfield(&bits));
+            conn.send(wire::bitfield(&full_bitfield(source.layout.count())));
             conn.send(wire::unchoke());
         }
 
@@ -463,101 +443,25 @@ struct ConnState {
     queue: VecDeque<u32>,
     /// Ready pieces, oldest first, for cache eviction.
     ready_order: VecDeque<u32>,
-    /// What librqbit has (its bitfield and `have`s).
-    peer_has: Vec<bool>,
-    /// What the bridge told librqbit it has.
-    revealed: Vec<bool>,
-    /// Pieces librqbit asked for on this connection.
-    asked: Vec<bool>,
-    /// Announced pieces librqbit skipped: it got them from someone else.
-    elsewhere: Vec<bool>,
-    /// Pieces not revealed yet, in this client's order.
-    reveal_order: VecDeque<u32>,
-    /// Pieces to keep open, from [`WebseedOptions::reveal_ahead`].
-    reveal_ahead: Option<usize>,
+}
+
+/// The bitfield of a seed: every one of `count` pieces.
+fn full_bitfield(count: u32) -> Vec<u8> {
+    let mut bits = vec![0u8; (count as usize).div_ceil(8)];
+    for i in 0..count as usize {
+        bits[i / 8] |= 0x80 >> (i % 8);
+    }
+    bits
 }
 
 impl ConnState {
-    fn new(layout: &Arc<PieceLayout>, reveal_ahead: Option<u64>, seed: Vec<u8>) -> ConnState {
-        let n = layout.count() as usize;
-        // A permutation that differs per client: pieces sorted by a hash of
-        // a per-run seed and their index (no RNG crate needed).
-        let mut order: Vec<(u64, u32)> = (0..layout.count())
-            .map(|i| {
-                let mut h = Sha1::new();
-                h.update(&seed);
-                h.update(i.to_be_bytes());
-                let d = h.finalize();
-                (
-                    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]),
-                    i,
-                )
-            })
-            .collect();
-        order.sort_unstable();
+    fn new(layout: &Arc<PieceLayout>) -> ConnState {
         ConnState {
             layout: layout.clone(),
             pieces: HashMap::new(),
             wanted: HashMap::new(),
             queue: VecDeque::new(),
             ready_order: VecDeque::new(),
-            peer_has: vec![false; n],
-            revealed: vec![false; n],
-            asked: vec![false; n],
-            elsewhere: vec![false; n],
-            reveal_order: order.into_iter().map(|(_, i)| i).collect(),
-            reveal_ahead: reveal_ahead
-                .map(|b| usize::try_from(b.div_ceil(layout.piece_length)).unwrap_or(usize::MAX)),
-        }
-    }
-
-    fn initial_bitfield(&mut self) -> Vec<u8> {
-        match self.reveal_ahead {
-            None => {
-                self.revealed.iter_mut().for_each(|r| *r = true);
-                self.reveal_order.clear();
-            }
-            Some(_) => {
-                let _ = self.reveal_more();
-            }
-        }
-        let mut bits = vec![0u8; self.revealed.len().div_ceil(8)];
-        for (i, r) in self.revealed.iter().enumerate() {
-            if *r {
-                bits[i / 8] |= 0x80 >> (i % 8);
-            }
-        }
-        bits
-    }
-
-    /// Reveals pieces until `reveal_ahead` of them are open (revealed, not
-    /// had, not asked); returns the newly revealed ones.
-    fn reveal_more(&mut self) -> Vec<u32> {
-        let Some(ahead) = self.reveal_ahead else {
-            return Vec::new();
-        };
-        let open = (0..self.revealed.len())
-            .filter(|&i| {
-                self.revealed[i] && !self.peer_has[i] && !self.asked[i] && !self.elsewhere[i]
-            })
-            .count();
-        let mut out = Vec::new();
-        while open + out.len() < ahead.max(1) {
-            let Some(i) = self.reveal_order.pop_front() else {
-                break;
-            };
-            if self.peer_has[i as usize] || self.revealed[i as usize] {
-                continue;
-            }
-            self.revealed[i as usize] = true;
-            out.push(i);
-        }
-        out
-    }
-
-    fn set_peer_has(&mut self, i: u32) {
-        if let Some(h) = self.peer_has.get_mut(i as usize) {
-            *h = true;
         }
     }
 
@@ -565,31 +469,6 @@ impl ConnState {
         self.queue
             .iter()
             .any(|p| matches!(self.pieces.get(p), Some(PieceState::Queued)))
-    }
-
-    /// librqbit asked for `index`. It asks a peer for the first piece it
-    /// needs in its own order (a file's first piece, its last, then the rest
-    /// in order: `iter_piece_priorities`), so every announced piece before
-    /// `index` in that order that it has not asked for came (or is coming)
-    /// from elsewhere. librqbit sends no `have` for a piece the bridge
-    /// claims, so this is the only way to learn it; without it those pieces
-    /// would count as open forever and the window would close. A stolen
-    /// piece breaks the order; then the bridge merely announces a few
-    /// pieces more than needed.
-    fn infer_elsewhere(&mut self, index: u32) {
-        let last = self.layout.count().saturating_sub(1);
-        let rank = |i: u32| match i {
-            0 => 0,
-            i if i == last => 1,
-            i => u64::from(i) + 1,
-        };
-        let r = rank(index);
-        for i in 0..self.layout.count() {
-            let u = i as usize;
-            if self.revealed[u] && !self.asked[u] && !self.peer_has[u] && rank(i) < r {
-                self.elsewhere[u] = true;
-            }
-        }
     }
 
     /// Takes the next run of queued consecutive pieces, at most `max` bytes
@@ -673,14 +552,9 @@ impl Conn {
                 let valid = b.index < layout.count()
                     && b.length > 0
                     && b.length <= wire::MAX_BLOCK_LEN
-                    && u64::from(b.begin) + u64::from(b.length) <= layout.piece_len(b.index)
-                    && st.revealed[b.index as usize];
+                    && u64::from(b.begin) + u64::from(b.length) <= layout.piece_len(b.index);
                 if !valid {
                     return Err(std::io::Error::other(format!("invalid request {b:?}")));
-                }
-                if !st.asked[b.index as usize] {
-                    st.asked[b.index as usize] = true;
-                    st.infer_elsewhere(b.index);
                 }
                 match st.pieces.get_mut(&b.index) {
                     Some(PieceState::Ready { data, sent }) => {
@@ -706,17 +580,6 @@ impl Conn {
                     w.retain(|x| *x != b);
                 }
             }
-            Message::Have(i) => st.set_peer_has(i),
-            Message::Bitfield(bits) => {
-                for i in 0..layout.count() {
-                    if bits
-                        .get(i as usize / 8)
-                        .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
-                    {
-                        st.set_peer_has(i);
-                    }
-                }
-            }
             Message::Other(NOT_INTERESTED) => {
                 // librqbit has everything: it sends this only once finished
                 // (`update_interest` in `task_peer_chunk_requester`), and
@@ -725,10 +588,8 @@ impl Conn {
                 self.cancel.cancel();
                 return Ok(());
             }
-            Message::KeepAlive | Message::Other(_) => {}
-        }
-        for i in st.reveal_more() {
-            self.send(wire::have(i));
+            // A seed has no use for what librqbit has.
+            Message::KeepAlive | Message::Have(_) | Message::Bitfield(_) | Message::Other(_) => {}
         }
         Ok(())
     }
@@ -898,59 +759,15 @@ mod tests {
     }
 
     #[test]
-    fn reveal_keeps_a_window_open_in_a_seeded_order() {
-        let l = layout(100);
-        let mut a = ConnState::new(&l, Some(4 * 16384), b"client a".to_vec());
-        let bits = a.initial_bitfield();
-        let count: u32 = bits.iter().map(|b| b.count_ones()).sum();
-        assert_eq!(count, 4);
-        let first: Vec<u32> = (0..100).filter(|&i| a.revealed[i as usize]).collect();
-        // Another client reveals other pieces first.
-        let mut b = ConnState::new(&l, Some(4 * 16384), b"client b".to_vec());
-        b.initial_bitfield();
-        let other: Vec<u32> = (0..100).filter(|&i| b.revealed[i as usize]).collect();
-        assert_ne!(first, other);
-        // Asking for one opens one more.
-        a.asked[first[0] as usize] = true;
-        assert_eq!(a.reveal_more().len(), 1);
-        // Pieces librqbit already has are skipped, and count as closed.
-        for i in 0..100 {
-            a.set_peer_has(i);
-        }
-        assert!(a.reveal_more().is_empty());
-    }
-
-    #[test]
-    fn skipped_pieces_count_as_had_elsewhere() {
-        let l = layout(10);
-        let mut s = ConnState::new(&l, Some(3 * 16384), vec![]);
-        s.revealed = vec![false; 10];
-        s.reveal_order.clear();
-        for i in [0, 4, 9, 6] {
-            s.revealed[i] = true;
-        }
-        // Asking for 6 means 0, 9 (the last piece, asked early) and 4 were
-        // not needed from us.
-        s.asked[6] = true;
-        s.infer_elsewhere(6);
-        assert_eq!(
-            (0..10).filter(|&i| s.elsewhere[i]).collect::<Vec<_>>(),
-            vec![0, 4, 9]
-        );
-    }
-
-    #[test]
-    fn reveal_all_without_window() {
-        let l = layout(9);
-        let mut s = ConnState::new(&l, None, vec![]);
-        assert_eq!(s.initial_bitfield(), vec![0xff, 0x80]);
-        assert!(s.reveal_more().is_empty());
+    fn a_bridge_claims_every_piece() {
+        assert_eq!(full_bitfield(9), vec![0xff, 0x80]);
+        assert_eq!(full_bitfield(8), vec![0xff]);
     }
 
     #[test]
     fn runs_are_consecutive_and_bounded() {
         let l = layout(10);
-        let mut s = ConnState::new(&l, None, vec![]);
+        let mut s = ConnState::new(&l);
         for p in [3, 4, 5, 9, 6, 1] {
             s.pieces.insert(p, PieceState::Queued);
             s.queue.push_back(p);
@@ -965,7 +782,7 @@ mod tests {
     #[test]
     fn ready_piece_serves_wanted_blocks_and_caches_the_rest() {
         let l = layout(2);
-        let mut s = ConnState::new(&l, None, vec![]);
+        let mut s = ConnState::new(&l);
         let b = Block {
             index: 0,
             begin: 0,

@@ -143,13 +143,6 @@ pub fn unchoke() -> Vec<u8> {
     vec![0, 0, 0, 1, 1]
 }
 
-/// `have <index>`.
-pub fn have(index: u32) -> Vec<u8> {
-    let mut out = vec![0, 0, 0, 5, 4];
-    out.extend_from_slice(&index.to_be_bytes());
-    out
-}
-
 /// `bitfield` with the given bits.
 pub fn bitfield(bits: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + bits.len());
@@ -193,7 +186,7 @@ mod tests {
         let mut wire = Vec::new();
         wire.extend_from_slice(&[0, 0, 0, 13, 6, 0, 0, 0, 3, 0, 0, 0x40, 0, 0, 0, 0x40, 0]);
         wire.extend_from_slice(&[0, 0, 0, 1, 2]); // interested
-        wire.extend_from_slice(&have(5));
+        wire.extend_from_slice(&[0, 0, 0, 5, 4, 0, 0, 0, 5]); // have 5
         wire.extend_from_slice(&keep_alive());
         let mut r = &wire[..];
         assert_eq!(
