@@ -358,6 +358,26 @@ fn print_urls(mode: Mode) {
     assert!(ra.local().is_empty());
 }
 
+/// `pactor -x -Sy --noconfirm hello` into `r`: it exits 0 with hello
+/// installed explicitly and its two dependencies as dependencies.
+fn torrent_install_hello(r: &Root) -> Outcome {
+    let a = r
+        .pactor(Mode::Torrent)
+        .args(["-Sy", "--noconfirm", "hello"])
+        .run();
+    a.assert_code(0);
+    assert_eq!(
+        r.local_summary(),
+        [
+            "greet-data 1.0-1 dependency",
+            "hello 2.0-1 explicit",
+            "libgreet 1.1-1 dependency"
+        ],
+        "{a}"
+    );
+    a
+}
+
 /// -x only: a transaction survives a stalling, a lying and a slow mirror, as
 /// long as one mirror is healthy, and does not wait for pacman's 10-second
 /// low-speed timeout.
@@ -372,19 +392,7 @@ fn torrent_survives_faulty_mirrors() {
         Fault::None,
     ]);
     let r = sb.root("pactor");
-    let a = r
-        .pactor(Mode::Torrent)
-        .args(["-Sy", "--noconfirm", "hello"])
-        .run();
-    a.assert_code(0);
-    assert_eq!(
-        r.local_summary(),
-        [
-            "greet-data 1.0-1 dependency",
-            "hello 2.0-1 explicit",
-            "libgreet 1.1-1 dependency"
-        ]
-    );
+    let a = torrent_install_hello(&r);
     assert!(
         a.elapsed.as_secs() < 30,
         "-x took {:?} with one healthy mirror",
@@ -431,19 +439,7 @@ fn torrent_small_packages_come_from_the_mirrors_alone() {
         .build();
     sb.write_pactor_conf("");
     let r = sb.root("pactor");
-    let a = r
-        .pactor(Mode::Torrent)
-        .args(["-Sy", "--noconfirm", "hello"])
-        .run();
-    a.assert_code(0);
-    assert_eq!(
-        r.local_summary(),
-        [
-            "greet-data 1.0-1 dependency",
-            "hello 2.0-1 explicit",
-            "libgreet 1.1-1 dependency"
-        ]
-    );
+    let a = torrent_install_hello(&r);
     for f in ["hello", "libgreet", "greet-data"].map(pkg_file) {
         let asked = sb.mirrors.iter().any(|m| {
             m.requests()
@@ -487,19 +483,7 @@ fn torrent_with_published_torrents() {
         );
     }
     let r = sb.root("pactor");
-    let a = r
-        .pactor(Mode::Torrent)
-        .args(["-Sy", "--noconfirm", "hello"])
-        .run();
-    a.assert_code(0);
-    assert_eq!(
-        r.local_summary(),
-        [
-            "greet-data 1.0-1 dependency",
-            "hello 2.0-1 explicit",
-            "libgreet 1.1-1 dependency"
-        ]
-    );
+    let a = torrent_install_hello(&r);
     for f in &files {
         let asked = sb.mirrors.iter().any(|m| {
             m.requests()

@@ -978,16 +978,11 @@ impl Sched {
             if mid >= end {
                 continue;
             }
-            // A new request costs this mirror's request latency (a round
-            // trip or so, as measured; 50 ms before its first answer). A
-            // split must save more than 20 ms beyond that: at the end of a
-            // run of many small files, the slow mirrors' last files kept
-            // the whole transaction waiting ~0.1 s under a fixed 100 ms
-            // (BENCHMARKS.md, "small300").
-            let latency = self.mirrors.get(m).latency.unwrap_or(0.05);
+            // A new request costs a round trip or so.
+            let latency = 0.05;
             let t_after = ((mid - pos) as f64 / r_o).max((end - mid) as f64 / r_m + latency);
             let gain = t_owner - t_after;
-            if gain > 0.02 && best.as_ref().is_none_or(|(g, _, _)| gain > *g) {
+            if gain > 0.1 && best.as_ref().is_none_or(|(g, _, _)| gain > *g) {
                 best = Some((gain, lease.clone(), mid));
             }
         }
@@ -1005,9 +1000,8 @@ impl Sched {
     }
 
     /// Duplicates the unfinished part of the request that has been silent
-    /// longest, if for at least `race_after`, or else (the end game) the one
-    /// too short to split that its owner would finish last: both run, the
-    /// first to finish wins and the other is cancelled (`Overtaken`).
+    /// longest, if for at least `race_after`: both run, the first to finish
+    /// wins and the other is cancelled (`Overtaken`).
     fn race(
         &mut self,
         m: MirrorId,
@@ -1017,25 +1011,6 @@ impl Sched {
     ) -> Option<Arc<Lease>> {
         let bs = opts.block_size;
         let race_after = opts.race_after.as_millis() as u64;
-        let mine = self.mirrors.get(m).rate_per_connection();
-        let latency = self.mirrors.get(m).latency.unwrap_or(0.05);
-        // The end game: a lease too short to split (its owner keeps the
-        // block it is writing) whose slow owner would still take longer than
-        // this mirror needs for the whole block, by more than 20 ms: at the
-        // end of many small files, a 5 MB/s mirror's last blocks (~80 ms
-        // each over six connections) held up the transaction.
-        let end_game_gain = |l: &Lease| -> f64 {
-            let (Some(owner), Some(me)) = (self.mirrors.get(l.mirror).rate_per_connection(), mine)
-            else {
-                return 0.0;
-            };
-            let size = l.size.unwrap_or(0);
-            let pos = l.pos.load(Ordering::Acquire);
-            let end = l.end.load(Ordering::Acquire).min(size);
-            let start = (pos / bs) * bs;
-            let t_owner = end.saturating_sub(pos) as f64 / owner.max(1.0);
-            t_owner - (end.saturating_sub(start) as f64 / me.max(1.0) + latency)
-        };
         let victim = self
             .leases
             .iter()
@@ -1049,17 +1024,11 @@ impl Sched {
             })
             .map(|l| {
                 let idle = now_ms.saturating_sub(l.last_progress.load(Ordering::Relaxed));
-                let gain = if idle >= race_after {
-                    f64::INFINITY
-                } else {
-                    end_game_gain(l)
-                };
-                (idle, gain, l)
+                (idle, l)
             })
-            .filter(|(_, gain, _)| *gain > 0.02)
-            // The silent ones first, longest silent first; then the most gained.
-            .max_by(|(ia, ga, _), (ib, gb, _)| ga.total_cmp(gb).then(ia.cmp(ib)))
-            .map(|(_, _, l)| l.clone())?;
+            .filter(|(idle, _)| *idle >= race_after)
+            .max_by_key(|(idle, _)| *idle)
+            .map(|(_, l)| l.clone())?;
         victim.raced.store(true, Ordering::Relaxed);
         let pos = victim.pos.load(Ordering::Acquire);
         let size = victim.size.unwrap_or(0);
@@ -1472,13 +1441,7 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
     let range = lease
         .size
         .map(|_| (lease.start, lease.end.load(Ordering::Acquire)));
-    let asked = Instant::now();
     let mut opened = http::open(&shared.client, &lease.url, range, lease.size).await?;
-    shared
-        .lock()
-        .mirrors
-        .get_mut(lease.mirror)
-        .note_latency(asked.elapsed());
     lease
         .last_progress
         .store(shared.now_ms(), Ordering::Relaxed);
