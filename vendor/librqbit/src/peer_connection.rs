@@ -433,11 +433,11 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
                             Err(_) => WriterRequest::Message(Message::KeepAlive),
                         }
                     };
-                    // pactor: a chunk cancelled while it waited here is not sent.
-                    if let WriterRequest::ReadChunkRequest(chunk) = &req {
-                        if !self.handler.should_upload_chunk(chunk) {
-                            continue;
-                        }
+                    // pactor: a chunk goes through the queue above, where
+                    // control messages pass it and a cancel can drop it.
+                    if let WriterRequest::ReadChunkRequest(chunk) = req {
+                        chunks.push_back(chunk);
+                        continue;
                     }
                     break req;
                 };

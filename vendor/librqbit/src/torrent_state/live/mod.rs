@@ -1158,9 +1158,8 @@ impl PeerConnectionHandler for &'_ PeerHandler {
             }
             // pactor: 9.1.0 ignored cancels and sent every chunk once
             // requested. A requester cancels the chunks of a piece another
-            // peer has taken from it (`on_steal`); in a swarm whose uplinks
-            // are the limit those chunks were a tenth of what was sent
-            // (scripts/bench-x.sh patch-day, BENCHMARKS.md).
+            // peer has taken from it (`on_steal`); a chunk still waiting in
+            // the writer's queue is then dropped (PACTOR-PATCHES.md, 9).
             Message::Cancel(c) => {
                 let mut cancelled = self.cancelled.lock();
                 if cancelled.len() < MAX_CANCELLED {
