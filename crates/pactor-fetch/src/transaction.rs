@@ -146,7 +146,16 @@ pub async fn fetch_transaction_on(
     settings: SwarmSettings,
     session: Option<Arc<Swarm>>,
 ) -> Result<FetchOutcome, FetchError> {
-    if !settings.enabled || !plan.items.iter().any(|i| for_swarm(&plan, &settings, i)) {
+    if !settings.enabled {
+        return fetch_all(plan, reporter).await;
+    }
+    // Which items may go to the swarm, decided once (it reads the disk).
+    let swarm_bound: Vec<bool> = plan
+        .items
+        .iter()
+        .map(|i| for_swarm(&plan, &settings, i))
+        .collect();
+    if !swarm_bound.contains(&true) {
         return fetch_all(plan, reporter).await;
     }
     let started = Instant::now();
@@ -158,7 +167,7 @@ pub async fn fetch_transaction_on(
     let total = plan.items.iter().filter_map(|i| i.size).sum();
     reporter.on_start(plan.items.len(), total);
 
-    let mut lookups = Lookups::start(&plan, &settings, reporter.as_ref());
+    let mut lookups = Lookups::start(&plan, &swarm_bound, &settings, reporter.as_ref());
     let ctx = Arc::new(Ctx {
         reporter: reporter.clone(),
         download_dir: plan.download_dir.clone(),
@@ -189,10 +198,7 @@ pub async fn fetch_transaction_on(
     let (now_ids, now_items): (Vec<ItemId>, Vec<FetchItem>) = items
         .iter_mut()
         .enumerate()
-        .filter(|(_, item)| {
-            item.as_ref()
-                .is_some_and(|it| !for_swarm(&plan, &settings, it))
-        })
+        .filter(|(i, _)| !swarm_bound[*i])
         .filter_map(|(i, item)| item.take().map(|item| (ItemId(i), item)))
         .unzip();
     if !now_items.is_empty() {
@@ -352,8 +358,13 @@ struct Lookups {
 }
 
 impl Lookups {
-    /// Starts a lookup for each package with a torrent source.
-    fn start(plan: &FetchPlan, settings: &SwarmSettings, reporter: &dyn Reporter) -> Lookups {
+    /// Starts a lookup for each item marked in `swarm_bound` ([`for_swarm`]).
+    fn start(
+        plan: &FetchPlan,
+        swarm_bound: &[bool],
+        settings: &SwarmSettings,
+        reporter: &dyn Reporter,
+    ) -> Lookups {
         let mut running = JoinSet::new();
         let deadline = tokio::time::Instant::now() + settings.lookup_timeout;
         let client = match reqwest::Client::builder()
@@ -369,12 +380,10 @@ impl Lookups {
             }
         };
         for (i, item) in plan.items.iter().enumerate() {
-            let (Some(source), Some(size)) = (&item.torrent, item.size) else {
+            let (Some(source), Some(size), true) = (&item.torrent, item.size, swarm_bound[i])
+            else {
                 continue;
             };
-            if !for_swarm(plan, settings, item) {
-                continue;
-            }
             let (client, source, filename) =
                 (client.clone(), source.clone(), item.filename.clone());
             running.spawn(async move { (i, find_torrent(client, source, filename, size).await) });
