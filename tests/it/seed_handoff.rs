@@ -58,11 +58,7 @@ fn sync_goes_through_the_daemon_and_new_packages_are_seeded() {
         eprintln!("skipped: {why}");
         return;
     }
-    let sb = Sandbox::builder()
-        .mirrors(&[Fault::None, Fault::None])
-        .repo("demo", &greet_set())
-        .torrents()
-        .build();
+    let sb = greet_torrent_sandbox(&[Fault::None, Fault::None]);
     let r = seeded_root(&sb);
     let daemon = SeedDaemon::start(&r.conf);
     let files: Vec<String> = greet_set()

@@ -432,11 +432,7 @@ fn torrent_small_packages_come_from_the_mirrors_alone() {
         eprintln!("skipped: {why}");
         return;
     }
-    let sb = Sandbox::builder()
-        .mirrors(&[Fault::None, Fault::None])
-        .repo("demo", &greet_set())
-        .torrents()
-        .build();
+    let sb = greet_torrent_sandbox(&[Fault::None, Fault::None]);
     sb.write_pactor_conf("");
     let r = sb.root("pactor");
     let a = torrent_install_hello(&r);
@@ -469,11 +465,7 @@ fn torrent_with_published_torrents() {
         eprintln!("skipped: {why}");
         return;
     }
-    let sb = Sandbox::builder()
-        .mirrors(&[Fault::Dead, Fault::WrongBytes, Fault::None, Fault::None])
-        .repo("demo", &greet_set())
-        .torrents()
-        .build();
+    let sb = greet_torrent_sandbox(&[Fault::Dead, Fault::WrongBytes, Fault::None, Fault::None]);
     let files = ["hello", "libgreet", "greet-data"].map(pkg_file);
     let published = sb.published_torrents("demo");
     for f in &files {

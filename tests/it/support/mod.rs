@@ -58,6 +58,16 @@ pub fn greet_set() -> Vec<Pkg> {
     ]
 }
 
+/// [`greet_set`] as repo `demo` on `mirrors`, with a `.torrent` published
+/// beside every package (see [`sandbox::SandboxBuilder::torrents`]).
+pub fn greet_torrent_sandbox(mirrors: &[Fault]) -> Sandbox {
+    Sandbox::builder()
+        .mirrors(mirrors)
+        .repo("demo", &greet_set())
+        .torrents()
+        .build()
+}
+
 /// Two 6 MiB incompressible packages, `bigone` and `bigtwo`: behind slow
 /// mirrors their download takes long enough for an interrupt or a killed
 /// daemon to land in the middle of it.
