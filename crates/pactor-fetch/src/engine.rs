@@ -368,6 +368,8 @@ struct Lease {
     capped: bool,
     /// Another lease races this one for the same range (never raced twice).
     raced: AtomicBool,
+    /// Milliseconds since the run's start when it was handed out.
+    created_ms: u64,
 }
 
 impl Lease {
@@ -780,6 +782,14 @@ impl Sched {
             None => (1 << 20) / bs,
         }
         .clamp(1, (opts.max_request_size / bs).max(1)) as usize;
+        // The end game: no request should run past the time all the work
+        // left would take at every mirror's measured rate.
+        let horizon = self.time_left(bs);
+        let mine = mirror.rate.map(|r| r / (mirror.active + 1) as f64);
+        let target_blocks = match (horizon, mine) {
+            (Some(t), Some(r)) => target_blocks.min(((r * t) as u64 / bs).max(1) as usize),
+            _ => target_blocks,
+        };
         // For a mirror without ranges: a file it could serve by reading
         // from the start and skipping what is done.
         let mut skip_candidate: Option<(usize, usize)> = None;
@@ -804,6 +814,21 @@ impl Sched {
             let isolated_here = item.single_source == Some(m);
             if item.single_source.is_some() && !isolated_here {
                 continue;
+            }
+            // Even one block from here would end after the horizon: leave
+            // the item to a faster source that can take it now (small300 in
+            // BENCHMARKS.md: 5 MB/s mirrors' last blocks, ~80 ms each over
+            // six connections, held up 300 packages done elsewhere).
+            if let (Some(t), Some(r)) = (horizon, mine) {
+                let faster = |o: &MirrorId| {
+                    let other = self.mirrors.get(*o);
+                    other.active < self.per_mirror_limit
+                        && item.ready(*o, now)
+                        && other.rate.is_some_and(|x| x / (other.active + 1) as f64 > r)
+                };
+                if (bs as f64) > r * t && others_active.iter().any(faster) {
+                    continue;
+                }
             }
             if benched && !others_active.is_empty() && !isolated_here {
                 continue;
@@ -922,6 +947,40 @@ impl Sched {
         }
     }
 
+    /// Seconds the work left (free blocks and the rest of every request in
+    /// flight) would take at the summed measured rate of the unbenched
+    /// mirrors (one without a rate yet adds nothing: the estimate errs
+    /// long); `None` before any rate is known.
+    fn time_left(&self, bs: u64) -> Option<f64> {
+        let rate: f64 = self
+            .mirrors
+            .list
+            .iter()
+            .filter(|m| m.benched.is_none())
+            .filter_map(|m| m.rate)
+            .sum();
+        let free: u64 = self
+            .items
+            .iter()
+            .filter(|i| i.phase == Phase::Downloading)
+            .filter_map(|i| Some((i.size?, i)))
+            .map(|(size, i)| {
+                let n = i.blocks.iter().filter(|b| **b == Block::Free).count() as u64;
+                (n * bs).min(size)
+            })
+            .sum();
+        let in_flight: u64 = self
+            .leases
+            .iter()
+            .filter(|l| l.size.is_some())
+            .map(|l| {
+                let end = l.end.load(Ordering::Acquire).min(l.size.unwrap_or(0));
+                end.saturating_sub(l.pos.load(Ordering::Acquire))
+            })
+            .sum();
+        (rate > 0.0).then(|| (free + in_flight) as f64 / rate)
+    }
+
     /// Splits the tail off the in-flight request expected to finish last, if
     /// mirror `m` would get it done sooner. The owner keeps `[pos, mid)`.
     fn steal(
@@ -937,6 +996,8 @@ impl Sched {
             .get(m)
             .rate
             .map(|r| r / (self.mirrors.get(m).active + 1) as f64);
+        // A new request costs this mirror's request latency, as measured.
+        let latency = self.mirrors.get(m).latency.unwrap_or(DEFAULT_LATENCY);
         let mut best: Option<(f64, Arc<Lease>, u64)> = None;
         for lease in &self.leases {
             if lease.mirror == m || lease.cancel.is_cancelled() {
@@ -957,7 +1018,7 @@ impl Sched {
             if min_mid >= end {
                 continue;
             }
-            let owner = self.mirrors.get(lease.mirror).rate_per_connection();
+            let owner = self.lease_rate(lease, now_ms, opts);
             let (r_o, r_m) = match (owner, mine) {
                 (Some(o), Some(me)) => (o.max(1.0), me.max(1.0)),
                 (Some(o), None) => (o.max(1.0), o.max(1.0)),
@@ -978,11 +1039,9 @@ impl Sched {
             if mid >= end {
                 continue;
             }
-            // A new request costs a round trip or so.
-            let latency = 0.05;
             let t_after = ((mid - pos) as f64 / r_o).max((end - mid) as f64 / r_m + latency);
             let gain = t_owner - t_after;
-            if gain > 0.1 && best.as_ref().is_none_or(|(g, _, _)| gain > *g) {
+            if gain > MIN_GAIN && best.as_ref().is_none_or(|(g, _, _)| gain > *g) {
                 best = Some((gain, lease.clone(), mid));
             }
         }
@@ -999,9 +1058,27 @@ impl Sched {
         self.make_lease(victim.item, m, mid, end, false, now_ms, emits)
     }
 
-    /// Duplicates the unfinished part of the request that has been silent
-    /// longest, if for at least `race_after`: both run, the first to finish
-    /// wins and the other is cancelled (`Overtaken`).
+    /// The rate request `lease` can be expected to go on at: its share of
+    /// its mirror's rate, or what it has really had if less. Flows through
+    /// one bottleneck are not treated alike, and one that lost packets may
+    /// crawl for a while behind its siblings (small300 in BENCHMARKS.md:
+    /// single requests at a tenth of their mirror's rate per connection).
+    fn lease_rate(&self, lease: &Lease, now_ms: u64, opts: &FetchOptions) -> Option<f64> {
+        let share = self.mirrors.get(lease.mirror).rate_per_connection();
+        let age = now_ms.saturating_sub(lease.created_ms);
+        if age < 2 * opts.tick.as_millis() as u64 {
+            return share;
+        }
+        let got = lease.pos.load(Ordering::Acquire) - lease.start;
+        let seen = got as f64 * 1000.0 / age as f64;
+        share.map(|share| share.min(seen))
+    }
+
+    /// Duplicates the unfinished part of another mirror's request: the one
+    /// silent longest, if for at least `race_after`, or else (the end game)
+    /// the one too short to split that would finish last, when this mirror
+    /// would have its whole block sooner. Both run, the first to finish wins
+    /// and the other is cancelled (`Overtaken`).
     fn race(
         &mut self,
         m: MirrorId,
@@ -1011,6 +1088,19 @@ impl Sched {
     ) -> Option<Arc<Lease>> {
         let bs = opts.block_size;
         let race_after = opts.race_after.as_millis() as u64;
+        let mine = self.mirrors.get(m).rate_per_connection();
+        let latency = self.mirrors.get(m).latency.unwrap_or(DEFAULT_LATENCY);
+        // What racing saves: the owner's expected time to its end, less
+        // this mirror's for the whole block the owner is in.
+        let end_game_gain = |l: &Lease| -> f64 {
+            let (Some(owner), Some(me)) = (self.lease_rate(l, now_ms, opts), mine) else {
+                return 0.0;
+            };
+            let pos = l.pos.load(Ordering::Acquire);
+            let end = l.end.load(Ordering::Acquire).min(l.size.unwrap_or(0));
+            let t_owner = end.saturating_sub(pos) as f64 / owner.max(1.0);
+            t_owner - (end.saturating_sub((pos / bs) * bs) as f64 / me.max(1.0) + latency)
+        };
         let victim = self
             .leases
             .iter()
@@ -1024,11 +1114,17 @@ impl Sched {
             })
             .map(|l| {
                 let idle = now_ms.saturating_sub(l.last_progress.load(Ordering::Relaxed));
-                (idle, l)
+                let gain = if idle >= race_after {
+                    f64::INFINITY
+                } else {
+                    end_game_gain(l)
+                };
+                (idle, gain, l)
             })
-            .filter(|(idle, _)| *idle >= race_after)
-            .max_by_key(|(idle, _)| *idle)
-            .map(|(_, l)| l.clone())?;
+            .filter(|(_, gain, _)| *gain > MIN_GAIN)
+            // The silent ones first, longest silent first; then the most gained.
+            .max_by(|(ia, ga, _), (ib, gb, _)| ga.total_cmp(gb).then(ia.cmp(ib)))
+            .map(|(_, _, l)| l.clone())?;
         victim.raced.store(true, Ordering::Relaxed);
         let pos = victim.pos.load(Ordering::Acquire);
         let size = victim.size.unwrap_or(0);
@@ -1111,6 +1207,7 @@ impl Sched {
             skip_allowed,
             capped: item.size.is_none() && item.kind == ItemKind::Signature,
             raced: AtomicBool::new(false),
+            created_ms: now_ms,
         });
         self.mirrors.get_mut(m).active += 1;
         self.leases.push(lease.clone());
@@ -1134,6 +1231,7 @@ impl Sched {
         &mut self,
         lease: &Arc<Lease>,
         result: Result<(), SourceError>,
+        now_ms: u64,
         opts: &FetchOptions,
         emits: &mut Vec<Emit>,
     ) {
@@ -1213,9 +1311,12 @@ impl Sched {
                 }
             }
             Err(SourceError::Overtaken) => {
-                // Lost a race. Silence until then counts against the mirror
-                // (a hanging mirror is benched after a few), bytes do not.
-                if pos == lease.start {
+                // Lost a race. Silence since `race_after` or longer counts
+                // against the mirror (a hanging mirror is benched after a
+                // few); bytes, or a request too young to have answered
+                // (an end-game racer), do not.
+                let age = now_ms.saturating_sub(lease.created_ms);
+                if pos == lease.start && age >= opts.race_after.as_millis() as u64 {
                     let record = item.per_source.entry(m).or_default();
                     record.last = Some(SourceError::Overtaken.to_string());
                     let mirror = self.mirrors.get_mut(m);
@@ -1420,7 +1521,7 @@ async fn worker(shared: Arc<Shared>, m: MirrorId) {
                 let mut emits = Vec::new();
                 shared
                     .lock()
-                    .finish_lease(&lease, result, &shared.opts, &mut emits);
+                    .finish_lease(&lease, result, shared.now_ms(), &shared.opts, &mut emits);
                 shared.emit(emits);
                 shared.wake.notify_waiters();
                 if shared.lock().remaining == 0 {
@@ -1430,6 +1531,12 @@ async fn worker(shared: Arc<Shared>, m: MirrorId) {
         }
     }
 }
+
+/// A split or an end-game race must save more than this many seconds.
+const MIN_GAIN: f64 = 0.02;
+
+/// A mirror's request latency before its first answer, in seconds.
+const DEFAULT_LATENCY: f64 = 0.05;
 
 /// `Lease::last_progress` while the lease waits in the rate limiter.
 const IN_LIMITER: u64 = u64::MAX;
@@ -1441,7 +1548,13 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
     let range = lease
         .size
         .map(|_| (lease.start, lease.end.load(Ordering::Acquire)));
+    let asked = Instant::now();
     let mut opened = http::open(&shared.client, &lease.url, range, lease.size).await?;
+    shared
+        .lock()
+        .mirrors
+        .get_mut(lease.mirror)
+        .note_latency(asked.elapsed());
     lease
         .last_progress
         .store(shared.now_ms(), Ordering::Relaxed);

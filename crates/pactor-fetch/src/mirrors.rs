@@ -47,6 +47,10 @@ pub(crate) struct Mirror {
     pub slow_since: Option<Instant>,
     /// Last time any byte arrived from it.
     pub last_byte: Option<Instant>,
+    /// Smoothed time from sending a request to its response's head, in
+    /// seconds (connecting included when the request needed a connection);
+    /// `None` before its first answer.
+    pub latency: Option<f64>,
 }
 
 impl Mirror {
@@ -63,7 +67,17 @@ impl Mirror {
             sampled_bytes: 0,
             slow_since: None,
             last_byte: None,
+            latency: None,
         }
+    }
+
+    /// Records how long one request waited for its response's head.
+    pub fn note_latency(&mut self, waited: Duration) {
+        let sample = waited.as_secs_f64();
+        self.latency = Some(match self.latency {
+            None => sample,
+            Some(l) => l + 0.25 * (sample - l),
+        });
     }
 
     /// Bytes received from this mirror in this run.

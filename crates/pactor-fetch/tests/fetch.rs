@@ -460,12 +460,11 @@ async fn many_small_files_quickly() {
         eprintln!("300 small files: {took:?}");
         let bound = Duration::from_secs(if cfg!(debug_assertions) { 10 } else { 3 });
         assert!(took < bound, "took {took:?}");
-        // Every file whole in one request (none is bigger than a block).
-        assert_eq!(
-            a.requests.load(std::sync::atomic::Ordering::Relaxed)
-                + b.requests.load(std::sync::atomic::Ordering::Relaxed),
-            300
-        );
+        // Every file whole in one request (each fits one), but for the end
+        // game's splits and races of the last ones: 310-312 here.
+        let requests = a.requests.load(std::sync::atomic::Ordering::Relaxed)
+            + b.requests.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((300..=330).contains(&requests), "{requests} requests");
     })
     .await;
 }
@@ -558,6 +557,54 @@ async fn small_files_on_a_hanging_mirror_are_raced_elsewhere() {
             took < bound,
             "took {took:?}, good mirror alone {baseline:?}"
         );
+    })
+    .await;
+}
+
+/// The end game: a request that crawls (bytes keep coming, too slowly for
+/// the silence race or the stall and slow rules to step in) is raced by an
+/// idle faster mirror once nothing is left to hand out or split, and the
+/// race costs nobody a bench.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawling_requests_at_the_end_are_raced_by_an_idle_faster_mirror() {
+    within(Duration::from_secs(60), async {
+        // Each file is one block: a request for it cannot be split.
+        let files = Files::new(&[40_000; 24]);
+        let crawler = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(30_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let fast = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(4_000_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let baseline = timed_run(&files, &[fast.url()]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan(files.items(&[crawler.url(), fast.url()]), dir.path());
+        // Far beyond the run: only the end-game race can explain a quick
+        // finish (the crawler's six requests need ~8 s on their own).
+        plan.options.race_after = Duration::from_secs(6);
+        plan.options.stall_timeout = Duration::from_secs(8);
+        plan.options.lone_stall_timeout = Duration::from_secs(10);
+        plan.options.slow_window = Duration::from_secs(30);
+        let reporter = Arc::new(CollectingReporter::default());
+        let start = Instant::now();
+        fetch_all(plan, reporter.clone()).await.unwrap();
+        let took = start.elapsed();
+        assert_placed(&files, dir.path());
+        assert!(
+            took < baseline + Duration::from_millis(2500),
+            "took {took:?}, fast mirror alone {baseline:?}"
+        );
+        assert_eq!(reporter.benched(), vec![]);
     })
     .await;
 }
