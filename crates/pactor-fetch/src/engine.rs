@@ -1075,10 +1075,11 @@ impl Sched {
     }
 
     /// Duplicates the unfinished part of another mirror's request: the one
-    /// silent longest, if for at least `race_after`, or else (the end game)
-    /// the one too short to split that would finish last, when this mirror
-    /// would have its whole block sooner. Both run, the first to finish wins
-    /// and the other is cancelled (`Overtaken`).
+    /// silent longest, if for at least `race_after`, or else (the end game:
+    /// nothing worth splitting) the one where racing saves most, if this
+    /// mirror would have the owner's current block and the rest sooner.
+    /// Both run, the first to finish wins and the other is cancelled
+    /// (`Overtaken`).
     fn race(
         &mut self,
         m: MirrorId,
