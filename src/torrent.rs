@@ -472,6 +472,8 @@ fn run_plan() {
     }
     let mut failed = HashMap::new();
     if !items.is_empty() {
+        let asked: Vec<String> = items.iter().map(|i| i.filename.clone()).collect();
+        let mut engine_error = false;
         let plan = FetchPlan {
             items,
             download_dir: download_dir.clone(),
@@ -490,6 +492,7 @@ fn run_plan() {
             }
             Err(e) => {
                 output::error(&e.to_string());
+                engine_error = true;
                 Default::default()
             }
         };
@@ -525,6 +528,22 @@ fn run_plan() {
             }
         }
         reporter.summary(&outcome.summary);
+        // What libalpm now fetches itself, server by server, it does without
+        // a word until that fails too: say why it has to.
+        if !engine_error && !crate::signals::interrupted() {
+            let delivered: std::collections::HashSet<&str> =
+                outcome.files.iter().map(|f| f.filename.as_str()).collect();
+            for name in asked.iter().filter(|n| !delivered.contains(n.as_str())) {
+                match failed.get(name) {
+                    Some(reason) => {
+                        output::debug(&format!("{reason}; trying one server at a time"))
+                    }
+                    None => output::warning(&format!(
+                        "the parallel download ended without {name}; trying one server at a time"
+                    )),
+                }
+            }
+        }
     }
     RUN.with(|r| {
         if let Some(run) = r.borrow_mut().as_mut() {
