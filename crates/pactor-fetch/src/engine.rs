@@ -409,6 +409,8 @@ struct Sched {
     discarded: u64,
     /// Connections one mirror may have.
     per_mirror_limit: usize,
+    /// The global download limit, bytes/s, if any.
+    limit: Option<f64>,
     /// Events from preparation, emitted once the run starts.
     initial: Vec<Emit>,
 }
@@ -500,6 +502,7 @@ impl Shared {
             failures: Vec::new(),
             discarded: 0,
             per_mirror_limit: limits.max_connections_per_mirror.max(1),
+            limit: limiter.as_ref().map(|l| l.rate()),
             initial,
         };
         // Items nobody can serve fail now rather than wait for a worker.
@@ -952,6 +955,9 @@ impl Sched {
     /// mirrors (one without a rate yet adds nothing: the estimate errs
     /// long); `None` before any rate is known.
     fn time_left(&self, bs: u64) -> Option<f64> {
+        if self.limit_reached() {
+            return None;
+        }
         let rate: f64 = self
             .mirrors
             .list
@@ -979,6 +985,17 @@ impl Sched {
             })
             .sum();
         (rate > 0.0).then(|| (free + in_flight) as f64 / rate)
+    }
+
+    /// Whether the mirrors' summed rate is near the global download limit:
+    /// then rates say who got the limiter's tokens, not how fast a mirror
+    /// or a request is, and the end game has nothing to gain (a race would
+    /// spend the limit twice).
+    fn limit_reached(&self) -> bool {
+        self.limit.is_some_and(|limit| {
+            let total: f64 = self.mirrors.list.iter().filter_map(|m| m.rate).sum();
+            total >= 0.7 * limit
+        })
     }
 
     /// Splits the tail off the in-flight request expected to finish last, if
@@ -1066,7 +1083,7 @@ impl Sched {
     fn lease_rate(&self, lease: &Lease, now_ms: u64, opts: &FetchOptions) -> Option<f64> {
         let share = self.mirrors.get(lease.mirror).rate_per_connection();
         let age = now_ms.saturating_sub(lease.created_ms);
-        if age < 2 * opts.tick.as_millis() as u64 {
+        if age < 2 * opts.tick.as_millis() as u64 || self.limit_reached() {
             return share;
         }
         let got = lease.pos.load(Ordering::Acquire) - lease.start;
@@ -1089,7 +1106,11 @@ impl Sched {
     ) -> Option<Arc<Lease>> {
         let bs = opts.block_size;
         let race_after = opts.race_after.as_millis() as u64;
-        let mine = self.mirrors.get(m).rate_per_connection();
+        let mine = self
+            .mirrors
+            .get(m)
+            .rate_per_connection()
+            .filter(|_| !self.limit_reached());
         let latency = self.mirrors.get(m).latency.unwrap_or(DEFAULT_LATENCY);
         // What racing saves: the owner's expected time to its end, less
         // this mirror's for the whole block the owner is in.
