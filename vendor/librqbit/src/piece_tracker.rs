@@ -354,19 +354,11 @@ impl PieceTracker {
             .filter(|(_, info)| info.peer != req.peer)
             // pactor: a peer takes a webseed's piece only at 10x, as the
             // mirror's bytes would be paid twice; a webseed takes a peer's
-            // piece only when the peers together are slower than it, or in
-            // the end game at 10x, when the mirror is otherwise idle
-            // (patch-day: the mirror sent ~0 in the last 2-3 s while the
-            // clients' last pieces crawled in at 1-3 MB/s a client; at 3x
-            // the mirror sent 1.38-1.51 copies instead of 1.18-1.29;
-            // PACTOR-PATCHES.md, 11).
+            // piece only when the peers together are slower than it.
             .filter(|(_, info)| {
                 match (req.webseeds.contains(&req.peer), req.webseeds.contains(&info.peer)) {
                     (false, true) => threshold >= 10.0,
-                    (true, false) => {
-                        req.swarm.is_none_or(|s| s.rate < req.my_rate)
-                            || (end_game && info.started.elapsed() >= my_avg * 10)
-                    }
+                    (true, false) => req.swarm.is_none_or(|s| s.rate < req.my_rate),
                     _ => true,
                 }
             })
