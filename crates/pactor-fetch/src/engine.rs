@@ -1086,7 +1086,7 @@ impl Sched {
         if age < 2 * opts.tick.as_millis() as u64 || self.limit_reached() {
             return share;
         }
-        let got = lease.pos.load(Ordering::Acquire) - lease.start;
+        let got = lease.pos.load(Ordering::Acquire).saturating_sub(lease.start);
         let seen = got as f64 * 1000.0 / age as f64;
         share.map(|share| share.min(seen))
     }
