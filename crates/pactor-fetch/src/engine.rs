@@ -827,7 +827,9 @@ impl Sched {
                     let other = self.mirrors.get(*o);
                     other.active < self.per_mirror_limit
                         && item.ready(*o, now)
-                        && other.rate.is_some_and(|x| x / (other.active + 1) as f64 > r)
+                        && other
+                            .rate
+                            .is_some_and(|x| x / (other.active + 1) as f64 > r)
                 };
                 if (bs as f64) > r * t && others_active.iter().any(faster) {
                     continue;
@@ -1086,7 +1088,10 @@ impl Sched {
         if age < 2 * opts.tick.as_millis() as u64 || self.limit_reached() {
             return share;
         }
-        let got = lease.pos.load(Ordering::Acquire).saturating_sub(lease.start);
+        let got = lease
+            .pos
+            .load(Ordering::Acquire)
+            .saturating_sub(lease.start);
         let seen = got as f64 * 1000.0 / age as f64;
         share.map(|share| share.min(seen))
     }
@@ -1541,9 +1546,13 @@ async fn worker(shared: Arc<Shared>, m: MirrorId) {
                     tracing::debug!(url = %lease.url, error = %e, "request ended");
                 }
                 let mut emits = Vec::new();
-                shared
-                    .lock()
-                    .finish_lease(&lease, result, shared.now_ms(), &shared.opts, &mut emits);
+                shared.lock().finish_lease(
+                    &lease,
+                    result,
+                    shared.now_ms(),
+                    &shared.opts,
+                    &mut emits,
+                );
                 shared.emit(emits);
                 shared.wake.notify_waiters();
                 if shared.lock().remaining == 0 {
