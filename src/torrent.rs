@@ -531,9 +531,7 @@ fn run_plan() {
         // What libalpm now fetches itself, server by server, it does without
         // a word until that fails too: say why it has to.
         if !engine_error && !crate::signals::interrupted() {
-            let delivered: std::collections::HashSet<&str> =
-                outcome.files.iter().map(|f| f.filename.as_str()).collect();
-            for name in asked.iter().filter(|n| !delivered.contains(n.as_str())) {
+            for name in asked.iter().filter(|n| !ready.contains_key(*n)) {
                 match failed.get(name) {
                     Some(reason) => {
                         output::debug(&format!("{reason}; trying one server at a time"))

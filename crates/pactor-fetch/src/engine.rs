@@ -787,8 +787,8 @@ impl Sched {
         .clamp(1, (opts.max_request_size / bs).max(1)) as usize;
         // The end game: no request should run past the time all the work
         // left would take at every mirror's measured rate.
-        let horizon = self.time_left(bs);
-        let mine = mirror.rate.map(|r| r / (mirror.active + 1) as f64);
+        let mine = mirror.rate_for_another();
+        let horizon = mine.and_then(|_| self.time_left(bs));
         let target_blocks = match (horizon, mine) {
             (Some(t), Some(r)) => target_blocks.min(((r * t) as u64 / bs).max(1) as usize),
             _ => target_blocks,
@@ -827,9 +827,7 @@ impl Sched {
                     let other = self.mirrors.get(*o);
                     other.active < self.per_mirror_limit
                         && item.ready(*o, now)
-                        && other
-                            .rate
-                            .is_some_and(|x| x / (other.active + 1) as f64 > r)
+                        && other.rate_for_another().is_some_and(|x| x > r)
                 };
                 if (bs as f64) > r * t && others_active.iter().any(faster) {
                     continue;
@@ -1010,11 +1008,7 @@ impl Sched {
         emits: &mut Vec<Emit>,
     ) -> Option<Arc<Lease>> {
         let bs = opts.block_size;
-        let mine = self
-            .mirrors
-            .get(m)
-            .rate
-            .map(|r| r / (self.mirrors.get(m).active + 1) as f64);
+        let mine = self.mirrors.get(m).rate_for_another();
         // A new request costs this mirror's request latency, as measured.
         let latency = self.mirrors.get(m).latency.unwrap_or(DEFAULT_LATENCY);
         let mut best: Option<(f64, Arc<Lease>, u64)> = None;
@@ -1581,11 +1575,12 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
         .map(|_| (lease.start, lease.end.load(Ordering::Acquire)));
     let asked = Instant::now();
     let mut opened = http::open(&shared.client, &lease.url, range, lease.size).await?;
-    shared
-        .lock()
-        .mirrors
-        .get_mut(lease.mirror)
-        .note_latency(asked.elapsed());
+    let (counters, item_id) = {
+        let mut s = shared.lock();
+        let mirror = s.mirrors.get_mut(lease.mirror);
+        mirror.note_latency(asked.elapsed());
+        (mirror.counters.clone(), s.items[lease.item].id)
+    };
     lease
         .last_progress
         .store(shared.now_ms(), Ordering::Relaxed);
@@ -1593,8 +1588,6 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
     if skip > 0 && !lease.skip_allowed {
         return Err(SourceError::BadRange(NO_RANGES.into()));
     }
-    let counters = shared.lock().mirrors.get(lease.mirror).counters.clone();
-    let item_id = shared.lock().items[lease.item].id;
     let mut pos = lease.start;
     let mut next_block = (lease.start / bs) as usize;
     let mut unreported = 0u64;

@@ -85,9 +85,14 @@ impl Mirror {
         self.counters.bytes.load(Ordering::Relaxed)
     }
 
-    /// Rate one more connection to this mirror can expect, bytes/s.
+    /// Rate each of its open connections gets, bytes/s.
     pub fn rate_per_connection(&self) -> Option<f64> {
         self.rate.map(|r| r / self.active.max(1) as f64)
+    }
+
+    /// Rate one more connection to this mirror can expect, bytes/s.
+    pub fn rate_for_another(&self) -> Option<f64> {
+        self.rate.map(|r| r / (self.active + 1) as f64)
     }
 
     /// Takes a rate sample over the last `dt`. Only busy periods count: an
