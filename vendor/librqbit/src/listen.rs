@@ -190,6 +190,8 @@ impl Accept for TcpListener {
         ),
     )> {
         let (stream, addr) = self.accept().await.context("error accepting TCP")?;
+        // pactor: see `limit_unsent`.
+        crate::stream_connect::limit_unsent(&stream);
         let (read, write) = stream.into_split();
         Ok((addr, (read, write)))
     }

@@ -278,6 +278,7 @@ impl StreamConnector {
                 return Ok(None);
             }
             let conn = self.tcp_connect(addr).await?;
+            limit_unsent(&conn);
             debug!(?addr, "connected over TCP");
             Ok::<_, librqbit_dualstack_sockets::Error>(Some(conn))
         };
@@ -404,5 +405,20 @@ mod tests {
     fn test_parse_rejects_garbage() {
         assert!(SocksProxyConfig::parse("not a url").is_err());
         assert!(SocksProxyConfig::parse("socks5://").is_err());
+    }
+}
+
+/// pactor: how much unsent data a peer connection's socket may hold.
+pub(crate) const UNSENT_LIMIT: u32 = 32 * 1024;
+
+/// pactor: keeps piece data that is not on its way yet in the writer's own
+/// queue (`peer_connection.rs`), where a `cancel` can still drop it and
+/// control messages go first, instead of in the socket. The kernel let a
+/// socket hold megabytes: on a 5 MB/s uplink shared by seven peers that
+/// is seconds of chunks no cancel can reach, and every `request`, `have`
+/// and `cancel` to that peer waited behind them (PACTOR-PATCHES.md, 11).
+pub(crate) fn limit_unsent(stream: &tokio::net::TcpStream) {
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_LIMIT) {
+        debug!("TCP_NOTSENT_LOWAT: {e}");
     }
 }
