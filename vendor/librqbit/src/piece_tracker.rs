@@ -103,6 +103,8 @@ pub struct SwarmView {
     pub peers: Vec<(Id20, BF)>,
     /// What they deliver to us together (bytes/s).
     pub rate: f64,
+    /// What the webseeds have delivered to us so far (bytes).
+    pub webseed_bytes: u64,
 }
 
 impl SwarmView {
@@ -135,6 +137,13 @@ fn owner_score(id: &Id20, piece: u32) -> u64 {
 /// pactor: the size of the groups of consecutive pieces that webseeds are
 /// given together while peers are around (see `choose_queued`).
 const RUN_BYTES: u64 = 256 * 1024;
+
+/// pactor: the mirror bytes a torrent's clients may take together beyond
+/// the pieces no peer holds, in copies of the torrent: each client takes
+/// its share, `MIRROR_COPIES / (1 + peers)` (see `choose_queued`). Under
+/// the 1.5 copies patch-day allows, for the pieces in flight when a share
+/// runs out.
+const MIRROR_COPIES: f64 = 1.2;
 
 /// pactor: how long a webseed with no piece of its own waits before it
 /// helps with other clients' pieces.
@@ -298,6 +307,18 @@ impl PieceTracker {
                 .iter()
                 .min_by_key(|p| (held(p), p.get()))
                 .copied(),
+            // An otherwise idle mirror also takes pieces peers hold, the
+            // least held first, within this client's share of
+            // MIRROR_COPIES: every byte it sends is one the peers' uplinks
+            // need not carry.
+            _ if (swarm.webseed_bytes as f64)
+                < MIRROR_COPIES * lengths.total_length() as f64 / (1 + swarm.peers.len()) as f64 =>
+            {
+                queued
+                    .iter()
+                    .min_by_key(|p| (held(p), (p.get() + total - next % total) % total))
+                    .copied()
+            }
             Some((_, p)) => {
                 let idle = *self.idle_since.entry(req.peer).or_insert_with(Instant::now);
                 if idle.elapsed() < HELP_AFTER {

@@ -119,8 +119,15 @@ impl PeerStates {
         skip: &std::collections::HashSet<PeerHandle>,
     ) -> Option<crate::piece_tracker::SwarmView> {
         let mut view: Option<crate::piece_tracker::SwarmView> = None;
+        let mut webseed_bytes = 0;
         for entry in self.states.iter() {
             if skip.contains(entry.key()) {
+                webseed_bytes += entry
+                    .value()
+                    .stats
+                    .counters
+                    .fetched_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             let Some(live) = entry.value().get_live() else {
@@ -130,6 +137,7 @@ impl PeerStates {
                 held: vec![0; total_pieces],
                 peers: Vec::new(),
                 rate: 0.0,
+                webseed_bytes: 0,
             });
             view.rate += live.rate;
             if live.unchoked_us {
@@ -138,6 +146,9 @@ impl PeerStates {
                 }
             }
             view.peers.push((live.peer_id(), live.bitfield.clone()));
+        }
+        if let Some(view) = view.as_mut() {
+            view.webseed_bytes = webseed_bytes;
         }
         view
     }
