@@ -172,6 +172,9 @@ pub struct Swarm {
     cancel: CancellationToken,
     /// [`SwarmOptions::resume_dir`].
     resume_dir: Option<PathBuf>,
+    /// Where the DHT routing table is kept (`<state_dir>/dht.json`), when
+    /// the DHT runs and there is a state directory.
+    dht_file: Option<PathBuf>,
     /// The id of the next torrent added. librqbit's JSON persistence (on
     /// with a resume directory) hands out "largest stored id + 1", which
     /// torrents added at the same time all get before any is stored; its
@@ -184,14 +187,14 @@ pub struct Swarm {
 impl Swarm {
     /// Opens the session: listener, DHT, LSD, trackers and limits.
     pub async fn start(options: SwarmOptions) -> Result<Swarm, SwarmError> {
+        let dht_file = (options.dht && !options.state_dir.as_os_str().is_empty())
+            .then(|| options.state_dir.join(DHT_FILE));
         let dht = options.dht.then(|| DhtSessionConfig {
             bootstrap_addrs: options.dht_bootstrap.clone(),
             port: None,
-            persistence: (!options.state_dir.as_os_str().is_empty()).then(|| {
-                DhtPersistenceConfig {
-                    dump_interval: None,
-                    config_filename: Some(options.state_dir.join("dht.json")),
-                }
+            persistence: dht_file.clone().map(|f| DhtPersistenceConfig {
+                dump_interval: None,
+                config_filename: Some(f),
             }),
         });
         let listen = match options.listen_port {
@@ -260,8 +263,47 @@ impl Swarm {
             webseed: options.webseed,
             cancel: CancellationToken::new(),
             resume_dir: options.resume_dir,
+            dht_file,
             next_id: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// The DHT's UDP address, when it runs.
+    pub fn dht_addr(&self) -> Option<SocketAddr> {
+        self.session.get_dht().map(|d| d.listen_addr())
+    }
+
+    /// How many nodes the DHT's routing tables (IPv4 and IPv6) hold.
+    pub fn dht_nodes(&self) -> Option<usize> {
+        self.session.get_dht().map(|d| {
+            let s = d.stats();
+            s.routing_table_size + s.routing_table_size_v6
+        })
+    }
+
+    /// Writes the DHT routing table to [`DHT_FILE`], in the format librqbit
+    /// reads at start (its own peer store left out). librqbit writes it only
+    /// from a timer, every 60 s (`librqbit-dht` `persistence.rs`), and a
+    /// transaction's session rarely lives that long: without this the next
+    /// run never started warm.
+    fn save_dht(&self) -> std::io::Result<()> {
+        let (Some(dht), Some(path)) = (self.session.get_dht(), &self.dht_file) else {
+            return Ok(());
+        };
+        let addr = dht.listen_addr();
+        let json = dht
+            .with_routing_tables(|v4, v6| {
+                serde_json::to_vec(&serde_json::json!({
+                    "addr": addr,
+                    "table": v4,
+                    "table_v6": v6,
+                    "peer_store": null,
+                }))
+            })
+            .map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.pactor-tmp");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, path)
     }
 
     /// Starts downloading one package. The torrent is checked first: one
@@ -428,11 +470,14 @@ impl Swarm {
     /// waited for, since librqbit's store in that directory may still be
     /// written and the next session reads it. Without one (a transaction's
     /// own session) nothing waits on those tasks: its transfers are removed
-    /// already, pausing is synchronous, and the DHT table is written only by
-    /// its own timer (every 60 s, `librqbit-dht` `persistence.rs`), never
-    /// on stop. So the stop is run up to that sleep and not waited out; the
+    /// already, pausing is synchronous, and the DHT table is written here
+    /// first ([`Swarm::save_dht`]; librqbit's own timer never does it on
+    /// stop). So the stop is run up to that sleep and not waited out; the
     /// tasks end on their own, or with the runtime.
     pub async fn stop(self) {
+        if let Err(e) = self.save_dht() {
+            tracing::debug!("DHT table not saved: {e}");
+        }
         self.cancel.cancel();
         if self.resume_dir.is_some() {
             self.session.stop().await;
@@ -442,6 +487,9 @@ impl Swarm {
         }
     }
 }
+
+/// The DHT routing table's file in [`SwarmOptions::state_dir`].
+pub const DHT_FILE: &str = "dht.json";
 
 /// A TCP port free on `ip` a moment ago.
 fn free_port(ip: IpAddr) -> std::io::Result<u16> {

@@ -169,6 +169,133 @@ async fn a_dead_and_a_missing_webseed_do_not_stall_the_file() {
     swarm.stop().await;
 }
 
+/// A DHT node on loopback: no bootstrap beyond `bootstrap`, no listener.
+fn dht_options(state: &Path, bootstrap: Vec<String>) -> SwarmOptions {
+    SwarmOptions {
+        dht: true,
+        dht_bootstrap: Some(bootstrap),
+        ..offline_options(state)
+    }
+}
+
+/// The end of the bencoded value starting at `at` (strings, integers,
+/// lists, dicts), or `None` when malformed.
+fn bencode_end(b: &[u8], at: usize) -> Option<usize> {
+    match *b.get(at)? {
+        b'i' => Some(at + b[at..].iter().position(|&c| c == b'e')? + 1),
+        b'l' | b'd' => {
+            let mut i = at + 1;
+            while *b.get(i)? != b'e' {
+                i = bencode_end(b, i)?;
+            }
+            Some(i + 1)
+        }
+        b'0'..=b'9' => {
+            let colon = at + b[at..].iter().position(|&c| c == b':')?;
+            let len: usize = std::str::from_utf8(&b[at..colon]).ok()?.parse().ok()?;
+            Some(colon + 1 + len)
+        }
+        _ => None,
+    }
+}
+
+/// The transaction id (`t`) of a KRPC query.
+fn krpc_tid(query: &[u8]) -> Option<Vec<u8>> {
+    let mut i = 1;
+    while *query.get(i)? != b'e' {
+        let key_end = bencode_end(query, i)?;
+        let value_end = bencode_end(query, key_end)?;
+        if &query[i..key_end] == b"1:t" {
+            let value = &query[key_end..value_end];
+            let colon = value.iter().position(|&c| c == b':')?;
+            return Some(value[colon + 1..].to_vec());
+        }
+        i = value_end;
+    }
+    None
+}
+
+/// A stand-in DHT node on 127.0.0.1: it answers every query with itself as
+/// the one node it knows, for `life`. Returns its address.
+async fn dht_node(life: Duration) -> std::net::SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let std::net::SocketAddr::V4(v4) = addr else {
+        unreachable!()
+    };
+    let id = [0x5au8; 20];
+    let mut nodes = id.to_vec();
+    nodes.extend_from_slice(&v4.ip().octets());
+    nodes.extend_from_slice(&v4.port().to_be_bytes());
+    tokio::spawn(async move {
+        let end = tokio::time::Instant::now() + life;
+        let mut buf = [0u8; 1500];
+        while let Ok(Ok((n, from))) = tokio::time::timeout_at(end, socket.recv_from(&mut buf)).await
+        {
+            let Some(tid) = krpc_tid(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = b"d1:rd2:id20:".to_vec();
+            reply.extend_from_slice(&id);
+            reply.extend_from_slice(b"5:nodes26:");
+            reply.extend_from_slice(&nodes);
+            reply.extend_from_slice(format!("e1:t{}:", tid.len()).as_bytes());
+            reply.extend_from_slice(&tid);
+            reply.extend_from_slice(b"1:y1:re");
+            let _ = socket.send_to(&reply, from).await;
+        }
+    });
+    addr
+}
+
+/// Polls `swarm`'s DHT until it knows a node (at most 10 s).
+async fn dht_knows_a_node(swarm: &Swarm) -> bool {
+    for _ in 0..100 {
+        if swarm.dht_nodes().unwrap_or(0) > 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dht_table_is_kept_for_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = dht_node(Duration::from_secs(30)).await;
+    let swarm = within(
+        Duration::from_secs(20),
+        Swarm::start(dht_options(tmp.path(), vec![node.to_string()])),
+    )
+    .await
+    .unwrap();
+    assert!(
+        dht_knows_a_node(&swarm).await,
+        "the DHT never learnt the node"
+    );
+    // A short session: librqbit's own timer (60 s) never fires.
+    within(Duration::from_secs(10), swarm.stop()).await;
+    let saved = std::fs::read(tmp.path().join(pactor_fetch::swarm::DHT_FILE))
+        .expect("the stopped session left its DHT table");
+    let saved: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+    assert!(
+        saved.to_string().contains(&format!(":{}", node.port())),
+        "the node is not in the saved table: {saved}"
+    );
+    // The next run, with no bootstrap node at all, knows it from the start.
+    let again = within(
+        Duration::from_secs(20),
+        Swarm::start(dht_options(tmp.path(), Vec::new())),
+    )
+    .await
+    .unwrap();
+    assert!(
+        again.dht_nodes().unwrap_or(0) > 0,
+        "the next session started with an empty table"
+    );
+    within(Duration::from_secs(10), again.stop()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_pieces_on_disk_are_not_fetched_again() {
     let tmp = tempfile::tempdir().unwrap();
