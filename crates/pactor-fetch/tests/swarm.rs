@@ -199,20 +199,29 @@ fn bencode_end(b: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// The transaction id (`t`) of a KRPC query.
-fn krpc_tid(query: &[u8]) -> Option<Vec<u8>> {
+/// The raw value under `key` in the bencoded dict `dict`.
+fn bdict_get<'a>(dict: &'a [u8], key: &str) -> Option<&'a [u8]> {
     let mut i = 1;
-    while *query.get(i)? != b'e' {
-        let key_end = bencode_end(query, i)?;
-        let value_end = bencode_end(query, key_end)?;
-        if &query[i..key_end] == b"1:t" {
-            let value = &query[key_end..value_end];
-            let colon = value.iter().position(|&c| c == b':')?;
-            return Some(value[colon + 1..].to_vec());
+    while *dict.get(i)? != b'e' {
+        let key_end = bencode_end(dict, i)?;
+        let value_end = bencode_end(dict, key_end)?;
+        if dict[i..key_end] == *format!("{}:{key}", key.len()).as_bytes() {
+            return Some(&dict[key_end..value_end]);
         }
         i = value_end;
     }
     None
+}
+
+/// The bytes of a bencoded string.
+fn bstring(value: &[u8]) -> Option<&[u8]> {
+    let colon = value.iter().position(|&c| c == b':')?;
+    Some(&value[colon + 1..])
+}
+
+/// The transaction id (`t`) of a KRPC query.
+fn krpc_tid(query: &[u8]) -> Option<Vec<u8>> {
+    bdict_get(query, "t").and_then(bstring).map(<[u8]>::to_vec)
 }
 
 /// A stand-in DHT node on 127.0.0.1: it answers every query with itself as
@@ -294,6 +303,112 @@ async fn the_dht_table_is_kept_for_the_next_run() {
         "the next session started with an empty table"
     );
     within(Duration::from_secs(10), again.stop()).await;
+}
+
+/// Connects to `session` as a BitTorrent peer of `info_hash` that speaks
+/// ut_pex (BEP 10, 11), and returns every address that the session's PEX
+/// messages added within `watch`.
+async fn pex_added(
+    session: std::net::SocketAddr,
+    info_hash: [u8; 20],
+    watch: Duration,
+) -> Vec<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(session).await.unwrap();
+    let mut hello = b"\x13BitTorrent protocol".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0]);
+    hello.extend_from_slice(&info_hash);
+    hello.extend_from_slice(b"-XX0001-pexwatcher00");
+    stream.write_all(&hello).await.unwrap();
+    let mut theirs = [0u8; 68];
+    stream.read_exact(&mut theirs).await.unwrap();
+    assert_eq!(
+        theirs[28..48],
+        info_hash,
+        "the session answered for another torrent"
+    );
+    // Extended handshake: our ut_pex is message 1.
+    let ext = b"d1:md6:ut_pexi1eee";
+    let mut msg = ((ext.len() + 2) as u32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&[20, 0]);
+    msg.extend_from_slice(ext);
+    stream.write_all(&msg).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let end = tokio::time::Instant::now() + watch;
+    let keepalive = tokio::spawn(async move {
+        while tokio::time::Instant::now() < end {
+            if wr.write_all(&[0, 0, 0, 0]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    let mut added = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match tokio::time::timeout_at(end, rd.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("the session closed the connection: {e}"),
+            Err(_) => break,
+        }
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        rd.read_exact(&mut body).await.unwrap();
+        if body.len() > 2 && body[0] == 20 && body[1] == 1 {
+            let compact = bdict_get(&body[2..], "added")
+                .and_then(bstring)
+                .unwrap_or_default();
+            for p in compact.chunks_exact(6) {
+                let port = u16::from_be_bytes([p[4], p[5]]);
+                added.push(format!("{}.{}.{}.{}:{port}", p[0], p[1], p[2], p[3]));
+            }
+        }
+    }
+    keepalive.abort();
+    added
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pex_never_names_a_webseed_bridge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(7, 4 * 1024 * 1024);
+    let torrent = torrent_of(tmp.path(), NAME, &data);
+    let info_hash = Metainfo::from_bytes(&torrent).unwrap().info_hash().0;
+    // Slow mirrors: the download (and with it the bridges' connections)
+    // outlasts librqbit's first PEX message, 10 s after a peer connects.
+    let slow = Faults {
+        rate: Some(150_000),
+        ..Default::default()
+    };
+    let ms = mirrors(&data, &[slow.clone(), slow]).await;
+    let swarm = Swarm::start(SwarmOptions {
+        listen_port: Some(0),
+        listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        ..offline_options(tmp.path())
+    })
+    .await
+    .unwrap();
+    let t = swarm
+        .add(item(
+            &data,
+            torrent,
+            tmp.path(),
+            ms.iter().map(Mirror::url).collect(),
+        ))
+        .await
+        .unwrap();
+    let session = swarm.listen_addr().expect("the session listens");
+    let added = within(
+        Duration::from_secs(30),
+        pex_added(session, info_hash, Duration::from_secs(13)),
+    )
+    .await;
+    // The session's only outgoing peers are its two bridges on 127.0.0.1.
+    assert!(added.is_empty(), "PEX named {added:?}");
+    assert!(
+        !t.progress().finished,
+        "the download ended before PEX could speak"
+    );
+    swarm.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

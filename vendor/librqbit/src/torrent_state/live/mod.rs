@@ -949,27 +949,6 @@ impl TorrentStateLive {
                 return Ok(());
             }
 
-            {
-                let live_peers = self.peers.live_outgoing_peers.read();
-                connected.clear();
-                dropped.clear();
-
-                connected.extend(
-                    live_peers
-                        .difference(&peer_view_of_live_peers)
-                        .take(MAX_SENT_PEERS)
-                        .copied(),
-                );
-                dropped.extend(
-                    peer_view_of_live_peers
-                        .difference(&live_peers)
-                        .take(MAX_SENT_PEERS)
-                        .copied(),
-                );
-            }
-
-            trace!(connected_len = connected.len(), dropped_len = dropped.len());
-
             let peer_ip_non_local = match this_peer_addr.ip() {
                 IpAddr::V4(a) => !a.is_loopback() && !a.is_private(),
                 IpAddr::V6(a) => !a.is_loopback() && !a.is_unique_local(),
@@ -982,7 +961,39 @@ impl TorrentStateLive {
                 }
             };
 
-            let filter = |addr: &SocketAddr| !(peer_ip_non_local && other_ip_is_local(&addr.ip()));
+            // pactor: 9.1.0 applied this filter only to what it remembered
+            // as sent, not to the message: every 60 s it sent a public peer
+            // the loopback and private addresses again, among them the
+            // webseed bridges (127.0.0.1), which no other host can use and
+            // which would serve a local one from our mirrors. Now the message
+            // holds only addresses that pass it, and never a webseed
+            // (PACTOR-PATCHES.md, 13).
+            let webseeds = &self.shared.options.webseed_peers;
+            let filter = |addr: &SocketAddr| {
+                !(peer_ip_non_local && other_ip_is_local(&addr.ip())) && !webseeds.contains(addr)
+            };
+
+            {
+                let live_peers = self.peers.live_outgoing_peers.read();
+                connected.clear();
+                dropped.clear();
+
+                connected.extend(
+                    live_peers
+                        .difference(&peer_view_of_live_peers)
+                        .filter(|a| filter(a))
+                        .take(MAX_SENT_PEERS)
+                        .copied(),
+                );
+                dropped.extend(
+                    peer_view_of_live_peers
+                        .difference(&live_peers)
+                        .take(MAX_SENT_PEERS)
+                        .copied(),
+                );
+            }
+
+            trace!(connected_len = connected.len(), dropped_len = dropped.len());
 
             // BEP 11 - Dont send closed if they are now in live
             // it's assured by mutual exclusion of two  above sets  if in sent_peers_live, it cannot be in addrs_live_to_sent,
@@ -1000,7 +1011,7 @@ impl TorrentStateLive {
                 for addr in &dropped {
                     peer_view_of_live_peers.remove(addr);
                 }
-                peer_view_of_live_peers.extend(connected.iter().filter(|a| filter(a)).copied());
+                peer_view_of_live_peers.extend(connected.iter().copied());
             }
         }
     }
