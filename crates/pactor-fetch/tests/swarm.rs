@@ -60,6 +60,11 @@ fn item(data: &[u8], torrent: Vec<u8>, out: &Path, mirrors: Vec<Url>) -> SwarmIt
     }
 }
 
+/// [`item`] with every mirror of `ms`.
+fn item_on(data: &[u8], torrent: Vec<u8>, out: &Path, ms: &[Mirror]) -> SwarmItem {
+    item(data, torrent, out, ms.iter().map(Mirror::url).collect())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webseeds_alone_deliver_the_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -68,12 +73,7 @@ async fn webseeds_alone_deliver_the_file() {
     let ms = mirrors(&data, &[Faults::default(), Faults::default()]).await;
     let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
     let t = swarm
-        .add(item(
-            &data,
-            torrent,
-            tmp.path(),
-            ms.iter().map(Mirror::url).collect(),
-        ))
+        .add(item_on(&data, torrent, tmp.path(), &ms))
         .await
         .unwrap();
     let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
@@ -104,12 +104,7 @@ async fn a_lying_webseed_is_dropped_and_the_file_is_right() {
     let ms = mirrors(&data, &[bad, Faults::default()]).await;
     let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
     let t = swarm
-        .add(item(
-            &data,
-            torrent,
-            tmp.path(),
-            ms.iter().map(Mirror::url).collect(),
-        ))
+        .add(item_on(&data, torrent, tmp.path(), &ms))
         .await
         .unwrap();
     let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
@@ -388,12 +383,7 @@ async fn pex_never_names_a_webseed_bridge() {
     .await
     .unwrap();
     let t = swarm
-        .add(item(
-            &data,
-            torrent,
-            tmp.path(),
-            ms.iter().map(Mirror::url).collect(),
-        ))
+        .add(item_on(&data, torrent, tmp.path(), &ms))
         .await
         .unwrap();
     let session = swarm.listen_addr().expect("the session listens");
@@ -572,12 +562,7 @@ async fn webseed_throughput() {
         let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
         let start = Instant::now();
         let t = swarm
-            .add(item(
-                &data,
-                torrent,
-                tmp.path(),
-                ms.iter().map(Mirror::url).collect(),
-            ))
+            .add(item_on(&data, torrent, tmp.path(), &ms))
             .await
             .unwrap();
         within(Duration::from_secs(300), t.wait()).await.unwrap();
