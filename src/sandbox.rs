@@ -11,6 +11,11 @@
 //! Wire format: the parent writes one JSON [`WirePlan`] to the child's
 //! stdin; the child writes one JSON [`WireEvent`] per line to its stdout.
 //!
+//! The child is started early ([`prespawn`], before the databases are
+//! loaded) and waits for its plan, so that its start (exec and the dynamic
+//! linking of libalpm's libraries, ~13 ms) overlaps pactor's own work; an
+//! empty plan (nothing to download, or the daemon took it) ends it.
+//!
 //! When `pactor-seed` runs, the plan goes to it instead (its control socket,
 //! `{"op":"fetch","plan":…}`), so that its warm DHT table and peers serve the
 //! transaction; its events come back on the socket in the same format and
@@ -22,8 +27,8 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pactor_fetch::{
@@ -68,6 +73,64 @@ impl SandboxOptions {
             .then(|| seed_runtime_dir(cfg).join(crate::seed::CONTROL_SOCKET));
         SandboxOptions { user, daemon }
     }
+}
+
+/// The engine child started ahead of its plan, with the user it drops to.
+static PRESPAWNED: Mutex<Option<(String, Child)>> = Mutex::new(None);
+
+/// Starts the engine child for `opts.user` now, to wait for its plan (see
+/// the module's documentation). Does nothing without a user, when the user
+/// does not exist (the fetch then says so and runs the engine here), or
+/// when one waits already.
+pub fn prespawn(opts: &SandboxOptions) {
+    let Some(user) = &opts.user else { return };
+    if nix::unistd::User::from_name(user).ok().flatten().is_none() {
+        return;
+    }
+    let mut slot = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_some() {
+        return;
+    }
+    if let Ok(child) = spawn_child(user) {
+        *slot = Some((user.clone(), child));
+    }
+}
+
+/// Ends a prespawned child that got no plan: its stdin closes, it reads an
+/// empty plan and exits, and is reaped here.
+pub fn discard_prespawned() {
+    let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((_, mut child)) = taken {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+}
+
+/// The engine child for `user`: the prespawned one, or a new one.
+fn engine_child(user: &str) -> std::io::Result<Child> {
+    let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match taken {
+        Some((u, child)) if u == user => Ok(child),
+        Some((_, mut other)) => {
+            drop(other.stdin.take());
+            let _ = other.wait();
+            spawn_child(user)
+        }
+        None => spawn_child(user),
+    }
+}
+
+/// pactor itself, started as the engine child for `user`.
+fn spawn_child(user: &str) -> std::io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    Command::new(&exe)
+        .env_clear()
+        .env(CHILD_ENV, user)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
 }
 
 /// pactor-seed's runtime directory (pactor.conf `[seed]` `RuntimeDir`).
@@ -344,6 +407,7 @@ pub fn fetch_with_swarm(
         .as_deref()
         .and_then(|s| Daemon::connect(s, &plan))
     {
+        discard_prespawned();
         return fetch_through_daemon(daemon, plan, reporter, opts, swarm);
     }
     match &opts.user {
@@ -415,6 +479,7 @@ fn fetch_in_child(
             "{} is not reachable by user '{user}'; downloading without dropping privileges",
             plan.download_dir.display()
         ));
+        discard_prespawned();
         return fetch_here(plan, reporter, swarm);
     }
     // The child owns its download directory and nothing else.
@@ -424,15 +489,7 @@ fn fetch_in_child(
         .map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
     let exe = std::env::current_exe()
         .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
-    let mut child = Command::new(&exe)
-        .env_clear()
-        .env(CHILD_ENV, user)
-        .env("LC_ALL", "C")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| io_err("could not start", &exe, e))?;
+    let mut child = engine_child(user).map_err(|e| io_err("could not start", &exe, e))?;
     let wire = serde_json::to_vec(&to_wire(&plan, &swarm))
         .map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -1031,6 +1088,10 @@ pub fn child_main(user: &str) -> i32 {
     let mut input = Vec::new();
     if std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).is_err() {
         return 2;
+    }
+    // A prespawned child whose plan never came: nothing to do.
+    if input.is_empty() {
+        return 0;
     }
     let Ok(wire) = serde_json::from_slice::<WirePlan>(&input) else {
         output::error("download process: invalid plan");

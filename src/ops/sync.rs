@@ -36,9 +36,18 @@ pub fn run(args: &Args, cfg: &Config, targets: &[String], torrent: bool) -> i32 
         ask,
     )));
 
+    // The sandboxed download process starts now and waits for its plan,
+    // while the databases load and the transaction is prepared.
+    if torrent && !print && !is_query(args) {
+        crate::sandbox::prespawn(&crate::sandbox::SandboxOptions::for_config(
+            cfg,
+            args.has("disable-sandbox"),
+        ));
+    }
     let mut handle = match resolve::open_handle(cfg, args) {
         Ok(h) => h,
         Err(e) => {
+            crate::sandbox::discard_prespawned();
             output::error(&e.to_string());
             return 1;
         }
@@ -55,6 +64,7 @@ pub fn run(args: &Args, cfg: &Config, targets: &[String], torrent: bool) -> i32 
     log_command_line(&handle);
 
     let code = sync(&mut handle, args, cfg, targets, &ui, torrent);
+    crate::sandbox::discard_prespawned();
     signals::register(None);
     drop(handle);
     code

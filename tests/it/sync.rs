@@ -17,6 +17,38 @@ both_modes!(
     print_urls,
 );
 
+/// As root, `-x` starts its download process before it knows whether there
+/// is anything to download. Given nothing to download, when `-Sx --needed
+/// hello`, then that process still ends before pactor does: nothing pactor
+/// started outlives it. (Without root the download process does not exist
+/// and there is nothing to see.)
+#[test]
+fn no_download_process_outlives_pactor() {
+    // Whatever pactor leaves behind becomes this process's child.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let sb = greet_sandbox(&[Fault::None]);
+    let ra = sb.root("pactor");
+    ra.given_installed(&["hello"]);
+    let a = ra
+        .pactor(Mode::Torrent)
+        .args(["-S", "--needed", "--noconfirm", "hello"])
+        .run();
+    a.assert_code(0);
+    a.assert_contains(" there is nothing to do");
+    let me = std::process::id().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+            after.split(' ').nth(1) == Some(me.as_str())
+        })
+        .collect();
+    assert!(left.is_empty(), "pactor left behind: {left:?}");
+}
+
 fn greet_sandbox(mirrors: &[Fault]) -> Sandbox {
     Sandbox::builder()
         .mirrors(mirrors)

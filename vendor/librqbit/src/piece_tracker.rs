@@ -138,11 +138,15 @@ fn owner_score(id: &Id20, piece: u32) -> u64 {
 /// given together while peers are around (see `choose_queued`).
 const RUN_BYTES: u64 = 256 * 1024;
 
-/// pactor: the mirror bytes a torrent's clients may take together beyond
-/// the pieces no peer holds, in copies of the torrent: each client takes
-/// its share, `MIRROR_COPIES / (1 + peers)` (see `choose_queued`). Under
-/// the 1.5 copies patch-day allows, for the pieces in flight when a share
-/// runs out.
+/// pactor: a client's share of a torrent's mirror bytes is
+/// `MIRROR_COPIES / (1 + peers)` copies of the torrent. A webseed with none
+/// of its own pieces left takes pieces peers hold while its client's
+/// webseed bytes (its own pieces included) are below that share (see
+/// `choose_queued`). It bounds one client, not the swarm: a client whose
+/// own pieces already exceed its share takes nothing more, the others still
+/// take theirs, so the mirror's total ends above the shares' sum
+/// (patch-day: 1.30-1.40 copies at 1.2; up to 1.48 at 1.3, against the
+/// 1.5 allowed).
 const MIRROR_COPIES: f64 = 1.2;
 
 /// pactor: how long a webseed with no piece of its own waits before it
