@@ -100,10 +100,15 @@ pub fn prespawn(opts: &SandboxOptions) {
 /// empty plan and exits, and is reaped here.
 pub fn discard_prespawned() {
     let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some((_, mut child)) = taken {
-        drop(child.stdin.take());
-        let _ = child.wait();
+    if let Some((_, child)) = taken {
+        retire(child);
     }
+}
+
+/// Closes an idle engine child's stdin (an empty plan: it exits) and reaps it.
+fn retire(mut child: Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
 }
 
 /// The engine child for `user`: the prespawned one, or a new one.
@@ -111,9 +116,8 @@ fn engine_child(user: &str) -> std::io::Result<Child> {
     let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
     match taken {
         Some((u, child)) if u == user => Ok(child),
-        Some((_, mut other)) => {
-            drop(other.stdin.take());
-            let _ = other.wait();
+        Some((_, other)) => {
+            retire(other);
             spawn_child(user)
         }
         None => spawn_child(user),
