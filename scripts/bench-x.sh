@@ -37,6 +37,8 @@
 # PACTOR_BENCH_SEED_KBPS (4000), PACTOR_BENCH_PD_CLIENTS (8),
 # PACTOR_BENCH_PD_MIRROR_KBPS / _DOWN_KBPS / _UP_KBPS (10000/10000/5000),
 # PACTOR_BENCH_PD_TOOLS ("pactor aria2c"), PACTOR_BENCH_PD_SEED (1);
+# PACTOR_BENCH_TOOLS ("pactor pacman aria2c") picks the tools of the four
+# mirror scenarios (e.g. pactor alone, for A/B runs on one package set);
 # PACTOR_BENCH_NO_TORRENTS=1 makes no torrents in the four mirror scenarios
 # (pactor -x then runs on its multi-mirror HTTP engine alone);
 # PACTOR_BENCH_DEBUG=1 runs pactor with --debug (a line per file downloaded,
@@ -349,7 +351,7 @@ for sc in "${scenarios[@]}"; do
     for i in 1 2 3; do start_nginx "$i" "$set"; done
     for i in 0 1 2 3; do wait_up "$i"; done
     for ((run = 1; run <= runs; run++)); do
-        for tool in pactor pacman aria2c; do run_tool "$sc" "$set" "$tool" "$run"; done
+        for tool in ${PACTOR_BENCH_TOOLS:-pactor pacman aria2c}; do run_tool "$sc" "$set" "$tool" "$run"; done
     done
     hub_hold
 done
@@ -382,6 +384,8 @@ for sc in order:
             tp[tool] = (t, b, b / t / 1e6)
     for tool in ("pactor", "pacman", "aria2c"):
         n = len(res.get((sc, tool), []))
+        if n == 0:
+            continue  # not run (PACTOR_BENCH_TOOLS)
         if tool not in tp:
             print(f"| {sc} | {tool} | FAIL | | | | |"); continue
         t, b, mbs = tp[tool]

@@ -27,6 +27,13 @@ pub mod transaction;
 pub use swarm::{
     Seed, SeedItem, SeedState, SeedStats, Swarm, SwarmError, SwarmOptions, SwarmTotals,
 };
+// The integration tests' loopback mirrors, for the unit tests that need one.
+#[cfg(test)]
+extern crate self as pactor_fetch;
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
+
 pub use transaction::{
     fetch_transaction, fetch_transaction_blocking, fetch_transaction_on, SwarmSettings,
 };

@@ -50,7 +50,7 @@ use url::Url;
 use crate::http::RateLimiter;
 use crate::torrent::{self, InfoHash, Layout, TorrentError};
 pub use seeding::{Seed, SeedItem, SeedState, SeedStats, SwarmTotals};
-use webseed::{Bridge, PieceLayout, Source};
+use webseed::{Bridge, Flights, PieceLayout, Source};
 pub use webseed::{DropReason, WebseedOptions, WebseedStatus};
 
 /// How the session runs. Fill with `..Default::default()`.
@@ -167,6 +167,8 @@ pub struct Swarm {
     session: Arc<Session>,
     /// One bridge per mirror origin (`scheme://host:port`).
     bridges: tokio::sync::Mutex<HashMap<String, Arc<Bridge>>>,
+    /// The bridges' range requests in flight, for their end game.
+    flights: Arc<Flights>,
     client: reqwest::Client,
     webseed: WebseedOptions,
     cancel: CancellationToken,
@@ -259,6 +261,7 @@ impl Swarm {
         Ok(Swarm {
             session,
             bridges: tokio::sync::Mutex::new(HashMap::new()),
+            flights: Arc::default(),
             client,
             webseed: options.webseed,
             cancel: CancellationToken::new(),
@@ -357,7 +360,7 @@ impl Swarm {
                 url,
                 layout.clone(),
                 limiter.clone(),
-                bridge.slots(),
+                bridge.mirror(),
             ));
             bridge.register(info_hash.0, source.clone());
             peers.push(bridge.addr());
@@ -432,6 +435,7 @@ impl Swarm {
         let bridge = Bridge::start(
             self.client.clone(),
             self.webseed.clone(),
+            self.flights.clone(),
             self.cancel.child_token(),
         )
         .await

@@ -142,20 +142,20 @@ pub(crate) struct Source {
     /// The download limit this file's bytes are paid from, as they arrive
     /// from the mirror (shared with the HTTP engine of the transaction).
     limiter: Option<Arc<RateLimiter>>,
-    /// The request slots of this source's mirror (its bridge's permits).
-    slots: Arc<Semaphore>,
+    /// This source's mirror: its request slots and request rate.
+    mirror: Arc<Mirror>,
     /// The same file on the transfer's other mirrors ([`Source::link`]).
     siblings: OnceLock<Vec<Weak<Source>>>,
 }
 
 impl Source {
     /// The file at `url` on the mirror whose bridge's request slots are
-    /// `slots` ([`Bridge::slots`]).
+    /// `mirror` ([`Bridge::mirror`]).
     pub(crate) fn new(
         url: Url,
         layout: Arc<PieceLayout>,
         limiter: Option<Arc<RateLimiter>>,
-        slots: Arc<Semaphore>,
+        mirror: Arc<Mirror>,
     ) -> Source {
         Source {
             url,
@@ -165,7 +165,7 @@ impl Source {
             dropped: Mutex::new(None),
             gone: CancellationToken::new(),
             limiter,
-            slots,
+            mirror,
             siblings: OnceLock::new(),
         }
     }
@@ -194,24 +194,14 @@ impl Source {
     /// packages (one request each) this is what keeps a slow mirror from
     /// holding a queue of them while a fast one idles.
     async fn slot(self: &Arc<Source>) -> Option<(OwnedSemaphorePermit, Arc<Source>)> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+        if let Ok(permit) = self.mirror.slots.clone().try_acquire_owned() {
             return Some((permit, self.clone()));
         }
         let mut candidates = vec![self.clone()];
-        candidates.extend(
-            self.siblings
-                .get()
-                .into_iter()
-                .flatten()
-                .filter_map(Weak::upgrade)
-                .filter(|s| {
-                    !s.is_dropped()
-                        && !s.gone.is_cancelled()
-                        && s.errors.load(Ordering::Relaxed) == 0
-                }),
-        );
+        candidates.extend(self.healthy_siblings());
         if let Some((permit, s)) = candidates.iter().find_map(|s| {
-            s.slots
+            s.mirror
+                .slots
                 .clone()
                 .try_acquire_owned()
                 .ok()
@@ -220,9 +210,40 @@ impl Source {
             return Some((permit, s));
         }
         let waits = candidates.into_iter().map(|s| {
-            Box::pin(async move { s.slots.clone().acquire_owned().await.ok().map(|p| (p, s)) })
+            Box::pin(async move {
+                s.mirror
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .ok()
+                    .map(|p| (p, s))
+            })
         });
         futures_util::future::select_all(waits).await.0
+    }
+
+    /// The same file on the other mirrors, those neither dropped nor failing.
+    fn healthy_siblings(&self) -> impl Iterator<Item = Arc<Source>> + '_ {
+        self.siblings
+            .get()
+            .into_iter()
+            .flatten()
+            .filter_map(Weak::upgrade)
+            .filter(|s| s.healthy())
+    }
+
+    fn healthy(&self) -> bool {
+        !self.is_dropped() && !self.gone.is_cancelled() && self.errors.load(Ordering::Relaxed) == 0
+    }
+
+    /// This file on `mirror`: itself or a healthy sibling.
+    fn on_mirror(self: &Arc<Source>, mirror: &Arc<Mirror>) -> Option<Arc<Source>> {
+        if Arc::ptr_eq(&self.mirror, mirror) {
+            return self.healthy().then(|| self.clone());
+        }
+        self.healthy_siblings()
+            .find(|s| Arc::ptr_eq(&s.mirror, mirror))
     }
 
     pub(crate) fn status(&self) -> WebseedStatus {
@@ -262,14 +283,391 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One mirror as the files it serves share it: its request slots, and how
+/// fast one request to it goes.
+#[derive(Debug)]
+pub(crate) struct Mirror {
+    slots: Arc<Semaphore>,
+    /// Smoothed over its finished requests: bytes/s of one request once its
+    /// answer began, and seconds to that answer.
+    pace: Mutex<Option<Pace>>,
+    /// A [`watch`] of this mirror's free slots is on.
+    watching: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    rate: f64,
+    latency: f64,
+}
+
+impl Mirror {
+    fn new(connections: usize) -> Mirror {
+        Mirror {
+            slots: Arc::new(Semaphore::new(connections.max(1))),
+            pace: Mutex::new(None),
+            watching: Default::default(),
+        }
+    }
+
+    fn pace(&self) -> Option<Pace> {
+        *lock(&self.pace)
+    }
+
+    /// A request of `bytes` that waited `latency` s for its answer and then
+    /// took `transfer` s finished.
+    fn finished(&self, bytes: u64, latency: f64, transfer: f64) {
+        if bytes < MIN_PACED_BYTES || transfer <= 0.0 {
+            return;
+        }
+        let now = Pace {
+            rate: bytes as f64 / transfer,
+            latency,
+        };
+        let mut pace = lock(&self.pace);
+        *pace = Some(match *pace {
+            None => now,
+            Some(p) => Pace {
+                rate: (p.rate + now.rate) / 2.0,
+                latency: (p.latency + now.latency) / 2.0,
+            },
+        });
+    }
+}
+
+/// Requests smaller than this say little about a mirror's rate.
+const MIN_PACED_BYTES: u64 = 64 * 1024;
+
+/// Taking over part of a request must save at least this many seconds.
+const MIN_GAIN: f64 = 0.02;
+
+/// A request silent this long is raced whatever its rate was.
+const SILENT: Duration = Duration::from_secs(1);
+
+/// Every range request in flight in a swarm, on all its mirrors. A mirror
+/// slot that would go idle takes over the tail of the request expected to
+/// finish last, on a mirror where it would take longer ([`Flights::take`]):
+/// without it, the last second of a transaction waited for a slow
+/// mirror's requests while the fast ones idled (`scripts/bench-x.sh
+/// slow-first`, BENCHMARKS.md).
+#[derive(Default)]
+pub(crate) struct Flights(Mutex<Vec<Arc<Flight>>>);
+
+/// One range request: pieces `first..end` of a file, for one librqbit
+/// connection, from one mirror.
+struct Flight {
+    conn: Weak<Conn>,
+    /// The file on the mirror that fetches.
+    source: Arc<Source>,
+    first: u32,
+    /// Lowered when another mirror takes over the tail.
+    end: AtomicU32,
+    /// Bytes of the range received so far.
+    received: AtomicU64,
+    started: Instant,
+    /// When the answer began, and the last bytes came (ms after `started`;
+    /// 0: not yet).
+    answered_ms: AtomicU64,
+    last_byte_ms: AtomicU64,
+    /// Another mirror races it for its piece in progress: it has nothing
+    /// more to give away.
+    raced: std::sync::atomic::AtomicBool,
+    /// Fired once another mirror delivered everything this one had left.
+    overtaken: CancellationToken,
+}
+
+impl Flight {
+    fn ms(&self) -> u64 {
+        (self.started.elapsed().as_millis() as u64).max(1)
+    }
+
+    /// The piece being received, and the absolute byte position.
+    fn position(&self) -> (u32, u64) {
+        let pl = self.source.layout.piece_length;
+        let pos = u64::from(self.first) * pl + self.received.load(Ordering::Acquire);
+        ((pos / pl) as u32, pos)
+    }
+}
+
+/// Pieces `run` to fetch from `source` (a file on the mirror whose slot is
+/// free) for `conn`, the librqbit connection that asked another mirror.
+struct Handover {
+    conn: Arc<Conn>,
+    source: Arc<Source>,
+    run: (u32, u32),
+}
+
+/// What a free slot does with another mirror's request ([`Flights::take`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Takeover {
+    /// The owner stops at piece `mid`; this slot fetches the rest.
+    Split(u32),
+    /// The owner only finishes the piece it is in; this slot fetches that
+    /// piece again and the rest, and the first to deliver the piece wins.
+    Race(u32),
+}
+
+impl Flights {
+    fn add(&self, conn: &Arc<Conn>, source: &Arc<Source>, run: (u32, u32)) -> Arc<Flight> {
+        let flight = Arc::new(Flight {
+            conn: Arc::downgrade(conn),
+            source: source.clone(),
+            first: run.0,
+            end: AtomicU32::new(run.1),
+            received: AtomicU64::new(0),
+            started: Instant::now(),
+            answered_ms: AtomicU64::new(0),
+            last_byte_ms: AtomicU64::new(0),
+            raced: Default::default(),
+            overtaken: CancellationToken::new(),
+        });
+        lock(&self.0).push(flight.clone());
+        flight
+    }
+
+    fn remove(&self, flight: &Arc<Flight>) {
+        lock(&self.0).retain(|f| !Arc::ptr_eq(f, flight));
+    }
+
+    /// Whether a mirror other than `mirror` has a request out.
+    fn elsewhere(&self, mirror: &Arc<Mirror>) -> bool {
+        lock(&self.0)
+            .iter()
+            .any(|f| !Arc::ptr_eq(&f.source.mirror, mirror) && !f.overtaken.is_cancelled())
+    }
+
+    /// For a free slot of `mirror`: the request on another mirror whose
+    /// tail this one would finish soonest compared with its owner, cut
+    /// there.
+    fn take(&self, mirror: &Arc<Mirror>) -> Option<Handover> {
+        let mine = mirror.pace()?;
+        let list = lock(&self.0);
+        let usable = |f: &Flight| {
+            let conn = f.conn.upgrade().filter(|c| !c.cancel.is_cancelled())?;
+            let here = conn.source.on_mirror(mirror)?;
+            Some((conn, here))
+        };
+        let mut best: Option<(f64, &Arc<Flight>, Takeover)> = None;
+        for f in list.iter() {
+            if Arc::ptr_eq(&f.source.mirror, mirror)
+                || f.overtaken.is_cancelled()
+                || f.raced.load(Ordering::Acquire)
+            {
+                continue;
+            }
+            if usable(f).is_none() {
+                continue;
+            }
+            let Some((gain, how)) =
+                Self::tail(f).and_then(|t| takeover(&t, mine, f.source.limiter.is_some()))
+            else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| gain > b.0) {
+                best = Some((gain, f, how));
+            }
+        }
+        let (_, f, how) = best?;
+        let (conn, here) = usable(f)?;
+        let end = f.end.load(Ordering::Acquire);
+        let run = match how {
+            Takeover::Split(mid) => (mid, end),
+            Takeover::Race(cur) => (cur, end),
+        };
+        let keep = match how {
+            Takeover::Split(mid) => mid,
+            Takeover::Race(cur) => {
+                f.raced.store(true, Ordering::Release);
+                cur + 1
+            }
+        };
+        f.end.store(keep, Ordering::Release);
+        tracing::trace!(url = %f.source.url, ?run, "webseed tail taken over by {}", here.url);
+        Some(Handover {
+            conn,
+            source: here,
+            run,
+        })
+    }
+
+    /// Where `f` stands, for [`takeover`]; `None` when it is done or its
+    /// rate is unknown.
+    fn tail(f: &Flight) -> Option<Tail> {
+        let layout = &f.source.layout;
+        let end_piece = f.end.load(Ordering::Acquire);
+        let end = (u64::from(end_piece) * layout.piece_length).min(layout.length);
+        let (_, pos) = f.position();
+        if pos >= end {
+            return None;
+        }
+        let now = f.ms();
+        let answered = f.answered_ms.load(Ordering::Acquire);
+        let last = f.last_byte_ms.load(Ordering::Acquire).max(answered);
+        // What it has had since its answer began (nothing is a rate too),
+        // or its mirror's usual rate until it has had some time.
+        // Counted from its start while it has no answer.
+        let silent = now.saturating_sub(last) >= SILENT.as_millis() as u64;
+        let got = f.received.load(Ordering::Acquire);
+        let owner_rate = match f.source.mirror.pace() {
+            _ if answered > 0 && now - answered >= 200 => {
+                got as f64 * 1000.0 / (now - answered) as f64
+            }
+            Some(pace) => pace.rate,
+            None if silent => 0.0,
+            None => return None,
+        };
+        Some(Tail {
+            piece_length: layout.piece_length,
+            pos,
+            end,
+            end_piece,
+            owner_rate,
+            silent,
+        })
+    }
+}
+
+/// A request in flight as [`takeover`] sees it: bytes `pos..end` of the
+/// file left (pieces up to `end_piece`), coming at `owner_rate` bytes/s.
+#[derive(Debug, Clone, Copy)]
+struct Tail {
+    piece_length: u64,
+    pos: u64,
+    end: u64,
+    end_piece: u32,
+    owner_rate: f64,
+    /// Nothing came for [`SILENT`].
+    silent: bool,
+}
+
+/// How a free slot of a mirror going at `mine` would best take over `t`,
+/// and the seconds it would save. The owner keeps at least the piece it is
+/// in: a split gives the slot the pieces from where both would end at
+/// once; a race gives it that piece again and all after, for when the
+/// owner is too slow even for the rest of its piece (or silent). Races
+/// fetch a piece twice, so none under a download limit (the rates then say
+/// who got the limit's tokens, not how fast a mirror is).
+fn takeover(t: &Tail, mine: Pace, limited: bool) -> Option<(f64, Takeover)> {
+    let pl = t.piece_length;
+    let cur = (t.pos / pl) as u32;
+    if t.pos >= t.end || cur >= t.end_piece {
+        return None;
+    }
+    if t.silent {
+        return Some((f64::INFINITY, Takeover::Race(cur)));
+    }
+    let (r_o, r_m) = (t.owner_rate.max(1.0), mine.rate.max(1.0));
+    let t_owner = (t.end - t.pos) as f64 / r_o;
+    let mut best: Option<(f64, Takeover)> = None;
+    let split = t.pos as f64 + (t.end - t.pos) as f64 * r_o / (r_o + r_m);
+    let mid = ((split as u64).div_ceil(pl) as u32).max(cur + 1);
+    if mid < t.end_piece {
+        let at = u64::from(mid) * pl;
+        let after = ((at - t.pos) as f64 / r_o).max((t.end - at) as f64 / r_m + mine.latency);
+        best = Some((t_owner - after, Takeover::Split(mid)));
+    }
+    if !limited {
+        let after = (t.end - u64::from(cur) * pl) as f64 / r_m + mine.latency;
+        let gain = t_owner - after;
+        if best.as_ref().is_none_or(|b| gain > b.0) {
+            best = Some((gain, Takeover::Race(cur)));
+        }
+    }
+    best.filter(|(gain, _)| *gain > MIN_GAIN)
+}
+
+/// Runs one range request of pieces `run` for `conn` on `source`'s mirror,
+/// holding `permit`; then the slot, if nothing else wants it, takes over
+/// the tail of a slower mirror's request ([`Flights::take`]).
+fn launch(conn: Arc<Conn>, source: Arc<Source>, run: (u32, u32), permit: OwnedSemaphorePermit) {
+    let flights = conn.bridge.flights.clone();
+    let flight = flights.add(&conn, &source, run);
+    // The file's other mirrors with a free slot look at it once its rate
+    // shows: none of their requests may end to make them look.
+    for other in std::iter::once(conn.source.clone()).chain(conn.source.healthy_siblings()) {
+        if !Arc::ptr_eq(&other.mirror, &source.mirror) && other.mirror.slots.available_permits() > 0
+        {
+            watch_soon(&flights, &other.mirror, &conn.bridge.cancel);
+        }
+    }
+    // Boxed: the task launches others of its own kind.
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(async move {
+            let result = tokio::select! {
+                _ = conn.cancel.cancelled() => None,
+                r = conn.fetch(&flight) => Some(r),
+            };
+            flights.remove(&flight);
+            drop(permit);
+            let Some(result) = result else { return };
+            let answered = flight.answered_ms.load(Ordering::Acquire);
+            match result {
+                Ok(()) => source.mirror.finished(
+                    flight.received.load(Ordering::Acquire),
+                    answered as f64 / 1000.0,
+                    flight.ms().saturating_sub(answered) as f64 / 1000.0,
+                ),
+                Err((e, from)) => {
+                    conn.on_fetch_error(&source, e, from, flight.end.load(Ordering::Acquire))
+                        .await
+                }
+            }
+            take_over(&flights, &source.mirror, &conn.bridge.cancel);
+        });
+    tokio::spawn(task);
+}
+
+/// How often a mirror with a free slot looks again at the requests of
+/// other mirrors (their rates are unknown for their first 200 ms).
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Gives each free slot of `mirror` the tail of a slower mirror's request
+/// while there is one worth taking. A slot left free while other mirrors
+/// still have requests out looks again after [`WATCH_EVERY`] ([`watch`]);
+/// a busy one looks when its request ends.
+fn take_over(flights: &Arc<Flights>, mirror: &Arc<Mirror>, cancel: &CancellationToken) {
+    loop {
+        let Ok(permit) = mirror.slots.clone().try_acquire_owned() else {
+            return;
+        };
+        let Some(h) = flights.take(mirror) else {
+            break;
+        };
+        launch(h.conn, h.source, h.run, permit);
+    }
+    if flights.elsewhere(mirror) {
+        watch_soon(flights, mirror, cancel);
+    }
+}
+
+/// Starts a [`watch`] of `mirror` unless one is on.
+fn watch_soon(flights: &Arc<Flights>, mirror: &Arc<Mirror>, cancel: &CancellationToken) {
+    if !mirror.watching.swap(true, Ordering::AcqRel) {
+        tokio::spawn(watch(flights.clone(), mirror.clone(), cancel.clone()));
+    }
+}
+
+/// [`take_over`] for `mirror` again after [`WATCH_EVERY`], unless the
+/// swarm stops first.
+async fn watch(flights: Arc<Flights>, mirror: Arc<Mirror>, cancel: CancellationToken) {
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = tokio::time::sleep(WATCH_EVERY) => {}
+    }
+    mirror.watching.store(false, Ordering::Release);
+    take_over(&flights, &mirror, &cancel);
+}
+
 /// A bridge: one listening socket on 127.0.0.1 for one mirror, serving every
 /// file of the transaction that mirror has (librqbit names the file by the
 /// infohash in its handshake).
 pub(crate) struct Bridge {
     addr: SocketAddr,
     sources: Mutex<HashMap<[u8; 20], Arc<Source>>>,
-    /// Open HTTP requests to this mirror, for any file.
-    permits: Arc<Semaphore>,
+    /// This mirror's request slots (open HTTP requests, for any file) and rate.
+    mirror: Arc<Mirror>,
+    /// Every range request in flight, on this mirror and the swarm's others.
+    flights: Arc<Flights>,
     client: Client,
     options: WebseedOptions,
     peer_id: [u8; 20],
@@ -281,6 +679,7 @@ impl Bridge {
     pub(crate) async fn start(
         client: Client,
         options: WebseedOptions,
+        flights: Arc<Flights>,
         cancel: CancellationToken,
     ) -> std::io::Result<Arc<Bridge>> {
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
@@ -288,7 +687,8 @@ impl Bridge {
         let bridge = Arc::new(Bridge {
             addr,
             sources: Mutex::new(HashMap::new()),
-            permits: Arc::new(Semaphore::new(options.connections_per_mirror.max(1))),
+            mirror: Arc::new(Mirror::new(options.connections_per_mirror)),
+            flights,
             client,
             peer_id: bridge_peer_id(addr),
             options,
@@ -323,9 +723,9 @@ impl Bridge {
         self.addr
     }
 
-    /// The mirror's request slots, for the [`Source`]s of its files.
-    pub(crate) fn slots(&self) -> Arc<Semaphore> {
-        self.permits.clone()
+    /// The mirror, for the [`Source`]s of its files.
+    pub(crate) fn mirror(&self) -> Arc<Mirror> {
+        self.mirror.clone()
     }
 
     /// Serves `source` to connections for `info_hash`.
@@ -622,29 +1022,23 @@ impl Conn {
             else {
                 continue;
             };
-            let conn = self.clone();
-            tokio::spawn(async move {
-                let result = tokio::select! {
-                    _ = conn.cancel.cancelled() => return,
-                    r = conn.fetch(&mirror, run) => r,
-                };
-                drop(permit);
-                if let Err((e, from)) = result {
-                    conn.on_fetch_error(&mirror, e, from, run.1).await;
-                }
-            });
+            launch(self.clone(), mirror, run, permit);
         }
     }
 
-    /// Fetches pieces `run.0..run.1` from `mirror` (this connection's
-    /// source or a sibling of it) in one range request, checks each piece
-    /// as it completes and sends its wanted blocks. On error returns the
-    /// first piece not delivered.
-    async fn fetch(&self, mirror: &Source, run: (u32, u32)) -> Result<(), (SourceError, u32)> {
+    /// Fetches `flight`'s pieces from its mirror (this connection's source
+    /// or a sibling of it) in one range request, checks each piece as it
+    /// completes and sends its wanted blocks. Stops early where another
+    /// mirror took over the rest (`Flight::end`). On error returns the first
+    /// piece not delivered.
+    async fn fetch(&self, flight: &Flight) -> Result<(), (SourceError, u32)> {
+        let mirror = &*flight.source;
         let layout = &mirror.layout;
         let opts = &self.bridge.options;
-        let start = u64::from(run.0) * layout.piece_length;
-        let end = (u64::from(run.1) * layout.piece_length).min(layout.length);
+        let first = flight.first;
+        let start = u64::from(first) * layout.piece_length;
+        let end = (u64::from(flight.end.load(Ordering::Acquire)) * layout.piece_length)
+            .min(layout.length);
         let opened = tokio::time::timeout(
             opts.connect_timeout + opts.stall_timeout,
             http::open(
@@ -655,16 +1049,20 @@ impl Conn {
             ),
         )
         .await
-        .map_err(|_| (SourceError::Stalled(opts.stall_timeout), run.0))?
-        .map_err(|e| (e, run.0))?;
+        .map_err(|_| (SourceError::Stalled(opts.stall_timeout), first))?
+        .map_err(|e| (e, first))?;
+        flight.answered_ms.store(flight.ms(), Ordering::Release);
         let mut response = opened.response;
         // A server that ignores ranges sends the whole file from 0.
         let mut skip = start - opened.offset;
-        let mut piece = run.0;
+        let mut piece = first;
         let mut buf = BytesMut::with_capacity(layout.piece_len(piece) as usize);
-        while piece < run.1 {
-            let chunk = tokio::time::timeout(opts.stall_timeout, http::next_chunk(&mut response))
-                .await
+        while piece < flight.end.load(Ordering::Acquire) {
+            let chunk = tokio::select! {
+                _ = flight.overtaken.cancelled() => return Err((SourceError::Overtaken, piece)),
+                c = tokio::time::timeout(opts.stall_timeout, http::next_chunk(&mut response)) => c,
+            };
+            let chunk = chunk
                 .map_err(|_| (SourceError::Stalled(opts.stall_timeout), piece))?
                 .map_err(|e| (e, piece))?;
             let Some(mut chunk) = chunk else {
@@ -680,25 +1078,30 @@ impl Conn {
                 let _ = chunk.split_to(n);
                 skip -= n as u64;
             }
-            while !chunk.is_empty() && piece < run.1 {
+            flight
+                .received
+                .fetch_add(chunk.len() as u64, Ordering::AcqRel);
+            flight.last_byte_ms.store(flight.ms(), Ordering::Release);
+            while !chunk.is_empty() && piece < flight.end.load(Ordering::Acquire) {
                 let want = layout.piece_len(piece) as usize - buf.len();
                 let take = want.min(chunk.len());
                 buf.extend_from_slice(&chunk.split_to(take));
                 if buf.len() as u64 == layout.piece_len(piece) {
                     let data = buf.split().freeze();
-                    self.on_piece(mirror, piece, data).map_err(|e| (e, piece))?;
+                    self.on_piece(flight, piece, data).map_err(|e| (e, piece))?;
                     piece += 1;
-                    if piece < run.1 {
-                        buf.reserve(layout.piece_len(piece) as usize);
-                    }
+                    buf.reserve(layout.piece_len(piece) as usize);
                 }
             }
         }
         Ok(())
     }
 
-    /// Verifies one piece from `mirror` and sends what librqbit asked of it.
-    fn on_piece(&self, mirror: &Source, index: u32, data: Bytes) -> Result<(), SourceError> {
+    /// Verifies one piece of `flight` and sends what librqbit asked of it,
+    /// unless another mirror delivered it first. A request racing for
+    /// nothing else than pieces now delivered is called off.
+    fn on_piece(&self, flight: &Flight, index: u32, data: Bytes) -> Result<(), SourceError> {
+        let mirror = &flight.source;
         let digest: [u8; 20] = Sha1::digest(&data).into();
         if digest != mirror.layout.hashes[index as usize] {
             mirror.drop_for(DropReason::BadPiece(index));
@@ -706,13 +1109,51 @@ impl Conn {
                 "piece {index} failed its hash"
             )));
         }
-        mirror.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         mirror.errors.store(0, Ordering::Relaxed);
-        let msgs = lock(&self.state).on_ready(index, data, self.bridge.options.cache_pieces);
+        let len = data.len() as u64;
+        let mut st = lock(&self.state);
+        if !matches!(
+            st.pieces.get(&index),
+            Some(PieceState::Fetching | PieceState::Queued)
+        ) {
+            return Ok(()); // another mirror's request was first
+        }
+        mirror.bytes.fetch_add(len, Ordering::Relaxed);
+        let msgs = st.on_ready(index, data, self.bridge.options.cache_pieces);
+        drop(st);
         for m in msgs {
             self.send(m);
         }
+        self.call_off_races(flight);
         Ok(())
+    }
+
+    /// Calls off this connection's other requests that have nothing left
+    /// to deliver (a race another mirror won).
+    fn call_off_races(&self, by: &Flight) {
+        let others: Vec<Arc<Flight>> = lock(&self.bridge.flights.0)
+            .iter()
+            .filter(|f| !std::ptr::eq(&***f, by) && !f.overtaken.is_cancelled())
+            .filter(|f| f.conn.upgrade().is_some_and(|c| std::ptr::eq(&*c, self)))
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return;
+        }
+        let st = lock(&self.state);
+        for f in others {
+            let (cur, _) = f.position();
+            let end = f.end.load(Ordering::Acquire);
+            let pending = (cur..end).any(|p| {
+                matches!(
+                    st.pieces.get(&p),
+                    Some(PieceState::Fetching | PieceState::Queued)
+                )
+            });
+            if !pending {
+                f.overtaken.cancel();
+            }
+        }
     }
 
     /// Counts the error against `mirror`, which fetched for this connection,
@@ -721,6 +1162,9 @@ impl Conn {
     /// pieces to other peers). Pieces a sibling failed are queued again at
     /// once, for another mirror to take.
     async fn on_fetch_error(&self, mirror: &Source, e: SourceError, from: u32, end: u32) {
+        if matches!(e, SourceError::Overtaken) {
+            return; // everything it had left was delivered by another mirror
+        }
         if !mirror.is_dropped() {
             let errors = mirror.errors.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(url = %mirror.url, "webseed request failed: {e}");
@@ -756,6 +1200,166 @@ mod tests {
             piece_length: 16384,
             hashes: vec![[0; 20]; n as usize],
         })
+    }
+
+    /// A request of pieces 0..16 (64 KiB each), `done` pieces in, at `rate`.
+    fn tail(done: f64, rate: f64) -> Tail {
+        let pl = 65536;
+        Tail {
+            piece_length: pl,
+            pos: (done * pl as f64) as u64,
+            end: 16 * pl,
+            end_piece: 16,
+            owner_rate: rate,
+            silent: false,
+        }
+    }
+
+    const FAST: Pace = Pace {
+        rate: 2.5e6,
+        latency: 0.001,
+    };
+
+    #[test]
+    fn a_slow_mirrors_tail_goes_to_a_faster_one() {
+        // 0.25 MB/s against 2.5: the owner keeps its piece and about a
+        // tenth of the rest; both then end at about the same time.
+        let (gain, how) = takeover(&tail(2.0, 2.5e5), FAST, true).unwrap();
+        assert_eq!(how, Takeover::Split(4));
+        assert!(gain > 3.0, "{gain}");
+        // Without a limit, racing its piece is better still: the fast
+        // mirror has the piece and the rest before the owner has the piece.
+        let (race, how) = takeover(&tail(2.0, 2.5e4), FAST, false).unwrap();
+        assert_eq!(how, Takeover::Race(2));
+        assert!(race > gain);
+    }
+
+    #[test]
+    fn a_fast_or_nearly_done_request_is_left_alone() {
+        // As fast as the free slot: they share the rest, no race.
+        let t = tail(2.0, 2.5e6);
+        assert_eq!(
+            takeover(&t, FAST, false).map(|(_, h)| h),
+            Some(Takeover::Split(9))
+        );
+        let mut faster = t;
+        faster.owner_rate = 25e6;
+        assert_eq!(takeover(&faster, FAST, false), None);
+        // In its last piece, with most of it in: nothing worth taking.
+        assert_eq!(takeover(&tail(15.9, 1e6), FAST, false), None);
+        // Done.
+        assert_eq!(takeover(&tail(16.0, 1e3), FAST, false), None);
+    }
+
+    #[test]
+    fn a_silent_request_is_raced_from_its_piece() {
+        let mut t = tail(5.5, 1e7);
+        t.silent = true;
+        assert_eq!(
+            takeover(&t, FAST, true).map(|(_, h)| h),
+            Some(Takeover::Race(5))
+        );
+    }
+
+    /// librqbit's side of a bridge connection, by hand: a handshake for
+    /// `info_hash`, then the bridge's bitfield and unchoke.
+    async fn peer(addr: SocketAddr, info_hash: [u8; 20]) -> TcpStream {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let hs = Handshake {
+            reserved: [0; 8],
+            info_hash,
+            peer_id: *b"-TT0001-000000000000",
+        };
+        s.write_all(&hs.encode()).await.unwrap();
+        Handshake::read(&mut s).await.unwrap();
+        assert!(matches!(
+            Message::read(&mut s).await.unwrap(),
+            Message::Bitfield(_)
+        ));
+        assert_eq!(Message::read(&mut s).await.unwrap(), Message::Other(1));
+        s
+    }
+
+    /// A request of pieces 0..4 to a mirror at 16 KiB/s (16 s of work) while
+    /// a fast mirror of the file has its slots free: one of them takes it
+    /// over once the slow one's rate shows, and every block comes, right,
+    /// long before the slow mirror could send it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_free_slot_takes_over_a_slow_mirrors_request() {
+        use crate::test_support::{content, spawn_mirror, within, Faults};
+        use tokio::io::AsyncReadExt;
+        const PIECE: usize = 64 * 1024;
+        const BLOCK: usize = 16 * 1024;
+        const NAME: &str = "pkg-1.0-1-x86_64.pkg.tar.zst";
+        let data = content(7, 16 * PIECE);
+        let files = Arc::new(HashMap::from([(NAME.to_owned(), data.clone())]));
+        let slow = Faults {
+            rate: Some(16 * 1024),
+            ..Default::default()
+        };
+        let slow = spawn_mirror(files.clone(), slow).await;
+        let fast = spawn_mirror(files, Faults::default()).await;
+        let layout = Arc::new(PieceLayout {
+            length: data.len() as u64,
+            piece_length: PIECE as u64,
+            hashes: data.chunks(PIECE).map(|c| Sha1::digest(c).into()).collect(),
+        });
+        let cancel = CancellationToken::new();
+        let _stop = cancel.clone().drop_guard();
+        let flights = Arc::new(Flights::default());
+        let (mut bridges, mut sources) = (Vec::new(), Vec::new());
+        for m in [&slow, &fast] {
+            let bridge = Bridge::start(
+                Client::new(),
+                WebseedOptions::default(),
+                flights.clone(),
+                cancel.child_token(),
+            )
+            .await
+            .unwrap();
+            let url = Url::parse(&format!("{}/{NAME}", m.url())).unwrap();
+            let source = Arc::new(Source::new(url, layout.clone(), None, bridge.mirror()));
+            bridge.register([9; 20], source.clone());
+            bridges.push(bridge);
+            sources.push(source);
+        }
+        Source::link(&sources);
+        // The fast mirror's pace, as its first requests would have shown it.
+        bridges[1].mirror.finished(4 * PIECE as u64, 0.001, 0.01);
+
+        let mut conn = peer(bridges[0].addr(), [9; 20]).await;
+        for index in 0..4u32 {
+            for begin in (0..PIECE).step_by(BLOCK) {
+                let mut req = vec![0, 0, 0, 13, 6];
+                for v in [index, begin as u32, BLOCK as u32] {
+                    req.extend_from_slice(&v.to_be_bytes());
+                }
+                conn.write_all(&req).await.unwrap();
+            }
+        }
+        let blocks = within(Duration::from_secs(8), async {
+            let mut blocks = 0;
+            while blocks < 4 * PIECE / BLOCK {
+                let len = conn.read_u32().await.unwrap() as usize;
+                let mut msg = vec![0u8; len];
+                conn.read_exact(&mut msg).await.unwrap();
+                if msg.first() != Some(&7) {
+                    continue;
+                }
+                let at = |i: usize| u32::from_be_bytes(msg[i..i + 4].try_into().unwrap()) as usize;
+                let start = at(1) * PIECE + at(5);
+                assert_eq!(&msg[9..], &data[start..start + msg.len() - 9]);
+                blocks += 1;
+            }
+            blocks
+        })
+        .await;
+        assert_eq!(blocks, 16);
+        assert!(
+            slow.sent() < 2 * PIECE as u64,
+            "the slow mirror sent {} bytes",
+            slow.sent()
+        );
     }
 
     #[test]
