@@ -6,9 +6,10 @@
 //! (`alpm_option_set_fetchcb`): libalpm calls it one file at a time at commit;
 //! on the first call for a planned file pactor downloads the whole plan in
 //! parallel into its own directory (never a CacheDir, see DESIGN), verifies
-//! each file against the sync db, and then answers every call by moving the
-//! verified file into libalpm's download directory. libalpm keeps its own
-//! signature checks and server fallback, and nothing is fetched twice.
+//! each file against the sync db, and moves each verified file into
+//! libalpm's download directory as soon as it is verified ([`Placer`]); every
+//! call is then answered from there. libalpm keeps its own signature checks
+//! and server fallback, and nothing is fetched twice.
 //!
 //! Files the plan does not cover (a `.sig` libalpm asks for anyway, a URL
 //! target) are fetched alone through the same engine.
@@ -20,10 +21,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use alpm::{Alpm, FetchResult};
-use pactor_fetch::{FetchItem, FetchPlan, ItemKind, Limits, Url};
+use pactor_fetch::{
+    BenchReason, FetchItem, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId, ItemKind,
+    Limits, SourceKind, Url,
+};
 
 use crate::cli::Args;
 use crate::config::Config;
@@ -194,7 +198,7 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
     if planned {
         let must_run = RUN.with(|r| r.borrow().as_ref().is_some_and(|run| !run.engine_ran));
         if must_run {
-            run_plan();
+            run_plan(localpath);
         }
     }
     if crate::signals::interrupted() {
@@ -207,6 +211,8 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
     });
     let verified = ready.is_some();
     let path = match ready {
+        // Placed as soon as it was verified.
+        Some(p) if p == dest => return placed(&filename, verified),
         Some(p) => p,
         // Not in the plan, or the engine could not deliver it verified:
         // fetch exactly what libalpm asks for, server by server in its
@@ -225,16 +231,7 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
         },
     };
     match place(&path, &dest) {
-        Ok(()) => {
-            if verified && !filename.ends_with(".sig") {
-                RUN.with(|r| {
-                    if let Some(run) = r.borrow_mut().as_mut() {
-                        run.placed.push(filename.clone());
-                    }
-                });
-            }
-            FetchResult::Ok
-        }
+        Ok(()) => placed(&filename, verified),
         Err(e) => {
             output::error(&format!(
                 "could not move {} into {}: {}",
@@ -244,6 +241,68 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
             ));
             FetchResult::Err
         }
+    }
+}
+
+/// Notes a verified package in the cache (for pactor-seed) and answers
+/// libalpm.
+fn placed(filename: &str, verified: bool) -> FetchResult {
+    if verified && !filename.ends_with(".sig") {
+        RUN.with(|r| {
+            if let Some(run) = r.borrow_mut().as_mut() {
+                run.placed.push(filename.to_owned());
+            }
+        });
+    }
+    FetchResult::Ok
+}
+
+/// The engine's reporter for a plan, moving each file into libalpm's
+/// download directory `dir` the moment it is verified, instead of when
+/// libalpm asks for it once the whole plan is done: the moves (an owner, a
+/// mode and a rename each) then overlap the download, about 10 ms for 300
+/// small packages, and a verified file leaves the download process's
+/// directory at once. A file it could not move is left where it is, for
+/// [`fetch_cb`] to move or report.
+struct Placer {
+    inner: Arc<EngineReporter>,
+    dir: PathBuf,
+    /// File name -> where it is now.
+    placed: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl pactor_fetch::Reporter for Placer {
+    fn on_start(&self, items: usize, total_bytes: u64) {
+        self.inner.on_start(items, total_bytes);
+    }
+    fn on_item_start(&self, item: ItemId, filename: &str, size: Option<u64>, resumed: u64) {
+        self.inner.on_item_start(item, filename, size, resumed);
+    }
+    fn on_progress(&self, item: ItemId, bytes: u64, source: SourceKind) {
+        self.inner.on_progress(item, bytes, source);
+    }
+    fn on_discard(&self, item: ItemId, bytes: u64) {
+        self.inner.on_discard(item, bytes);
+    }
+    fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
+        let dest = self.dir.join(&file.filename);
+        if place(&file.path, &dest).is_ok() {
+            let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+            placed.insert(file.filename.clone(), dest);
+        }
+        self.inner.on_item_done(item, file);
+    }
+    fn on_item_failed(&self, item: ItemId, failure: &FileFailure) {
+        self.inner.on_item_failed(item, failure);
+    }
+    fn on_mirror_benched(&self, mirror: &str, reason: &BenchReason) {
+        self.inner.on_mirror_benched(mirror, reason);
+    }
+    fn on_warning(&self, message: &str) {
+        self.inner.on_warning(message);
+    }
+    fn on_finish(&self, summary: &FetchSummary) {
+        self.inner.on_finish(summary);
     }
 }
 
@@ -405,8 +464,10 @@ impl TorrentLookup {
     }
 }
 
-/// Downloads the whole plan in parallel (first planned call at commit).
-fn run_plan() {
+/// Downloads the whole plan in parallel (first planned call at commit),
+/// each file moved into `dest_dir`, libalpm's download directory, as soon
+/// as it is verified.
+fn run_plan(dest_dir: &Path) {
     let Some((planned, download_dir, limits, bars, sandbox, lookup, swarm)) = RUN.with(|r| {
         let mut b = r.borrow_mut();
         let run = b.as_mut()?;
@@ -481,7 +542,12 @@ fn run_plan() {
             options: Default::default(),
         };
         let reporter = Arc::new(EngineReporter::new(bars));
-        let result = crate::sandbox::fetch_with_swarm(plan, reporter.clone(), &sandbox, swarm);
+        let placer = Arc::new(Placer {
+            inner: reporter.clone(),
+            dir: dest_dir.to_owned(),
+            placed: Mutex::default(),
+        });
+        let result = crate::sandbox::fetch_with_swarm(plan, placer.clone(), &sandbox, swarm);
         let outcome = match result {
             Ok(o) => o,
             Err(pactor_fetch::FetchError::Failed { failures, partial }) => {
@@ -496,8 +562,11 @@ fn run_plan() {
                 Default::default()
             }
         };
+        let mut placed =
+            std::mem::take(&mut *placer.placed.lock().unwrap_or_else(|e| e.into_inner()));
         for f in &outcome.files {
-            ready.insert(f.filename.clone(), f.path.clone());
+            let at = placed.remove(&f.filename).unwrap_or_else(|| f.path.clone());
+            ready.insert(f.filename.clone(), at);
             // Keep the torrent the engine accepted for a delivered package,
             // for the next run and pactor-seed (a hint: validated on use).
             let got = download_dir.join(format!("{}.torrent", f.filename));

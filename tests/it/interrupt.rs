@@ -172,6 +172,70 @@ fn sigint_to_pactor_alone_stops_the_download() {
     interrupt_then_resume(false, Target::Pactor);
 }
 
+/// Given a small package beside two big ones on slow mirrors, when
+/// `-Swx` runs, then the small one is in the cache, complete, while the big
+/// ones still download (each file is moved there as soon as it is
+/// verified), and a Ctrl-C then leaves it there.
+#[test]
+fn a_verified_package_is_cached_at_once_and_kept_after_ctrl_c() {
+    let mut pkgs = big_set();
+    let tiny = Pkg::new("tiny", "1.0-1").file("usr/share/tiny/note.txt", "small");
+    let tiny_file = tiny.filename();
+    pkgs.push(tiny);
+    let slow = Fault::Slow {
+        bytes_per_sec: 96 * 1024,
+    };
+    let sb = Sandbox::builder()
+        .mirrors(&[slow, slow])
+        .repo("big", &pkgs)
+        .build();
+    let r = sb.root("pactor");
+    let mut child = spawn_pactor(&r, "-Sywx", &["bigone", "bigtwo", "tiny"]);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let cached = r.cachedir().join(&tiny_file);
+    let want = std::fs::read(sb.repo_dir("big").join(&tiny_file)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read(&cached).ok().as_ref() != Some(&want) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pactor ended before {tiny_file} was seen in the cache"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{tiny_file} not in the cache 30 s into the download"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        r.written() < big_bytes(&sb),
+        "the big packages were done by then"
+    );
+    nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "pactor did not stop within 20 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "an interrupted download must not succeed"
+    );
+    assert_eq!(
+        std::fs::read(&cached).ok(),
+        Some(want),
+        "{tiny_file} left the cache"
+    );
+    for f in r.cached() {
+        assert!(!f.ends_with(".part"), "partial file {f} left in the cache");
+        assert!(!big_files().contains(&f), "{f} in the cache, unfinished");
+    }
+}
+
 /// The swarm with the mirrors as webseeds; run in a private network
 /// namespace so nothing can leave the machine.
 #[test]

@@ -96,10 +96,16 @@ pub fn big_bytes(sb: &Sandbox) -> u64 {
 /// of its own (a SIGINT to the group is a terminal's Ctrl-C), with a clean
 /// environment and its output piped.
 pub fn spawn_big(r: &Root, op: &str) -> std::process::Child {
+    spawn_pactor(r, op, &["bigone", "bigtwo"])
+}
+
+/// [`spawn_big`] for any `targets`.
+pub fn spawn_pactor(r: &Root, op: &str, targets: &[&str]) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let mut args = r.path_args();
-    args.extend([op, "--noconfirm", "bigone", "bigtwo"].map(String::from));
+    args.extend([op, "--noconfirm"].map(String::from));
+    args.extend(targets.iter().map(|t| t.to_string()));
     Command::new(bins::pactor())
         .process_group(0)
         .args(&args)
