@@ -503,10 +503,10 @@ impl Flights {
         let now = f.ms();
         let answered = f.answered_ms.load(Ordering::Acquire);
         let last = f.last_byte_ms.load(Ordering::Acquire).max(answered);
-        // What it has had since its answer began (nothing is a rate too),
-        // or its mirror's usual rate until it has had some time.
         // Counted from its start while it has no answer.
         let silent = now.saturating_sub(last) >= SILENT.as_millis() as u64;
+        // What it has had since its answer began (nothing is a rate too),
+        // or its mirror's usual rate until it has had some time.
         let got = f.received.load(Ordering::Acquire);
         let owner_rate = match f.source.mirror.pace() {
             _ if answered > 0 && now - answered >= 200 => {
@@ -544,9 +544,10 @@ struct Tail {
 /// and the seconds it would save. The owner keeps at least the piece it is
 /// in: a split gives the slot the pieces from where both would end at
 /// once; a race gives it that piece again and all after, for when the
-/// owner is too slow even for the rest of its piece (or silent). Races
-/// fetch a piece twice, so none under a download limit (the rates then say
-/// who got the limit's tokens, not how fast a mirror is).
+/// owner is too slow even for the rest of its piece, or silent. Races
+/// fetch a piece twice, so under a download limit only a silent owner is
+/// raced (the rates then say who got the limit's tokens, not how fast a
+/// mirror is).
 fn takeover(t: &Tail, mine: Pace, limited: bool) -> Option<(f64, Takeover)> {
     let pl = t.piece_length;
     let cur = (t.pos / pl) as u32;
