@@ -65,19 +65,31 @@ fn item_on(data: &[u8], torrent: Vec<u8>, out: &Path, ms: &[Mirror]) -> SwarmIte
     item(data, torrent, out, ms.iter().map(Mirror::url).collect())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webseeds_alone_deliver_the_file() {
+/// An offline session fetching `data` from one mirror per fault in
+/// `faults`, the file checked against `data` once done. Returns what the
+/// test looks at next: the transfer, the mirrors and the session (and the
+/// directory they live in).
+async fn fetched(
+    data: &bytes::Bytes,
+    faults: &[Faults],
+) -> (Transfer, Vec<Mirror>, Swarm, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let data = content(1, 6 * 1024 * 1024 + 12345);
-    let torrent = torrent_of(tmp.path(), NAME, &data);
-    let ms = mirrors(&data, &[Faults::default(), Faults::default()]).await;
+    let torrent = torrent_of(tmp.path(), NAME, data);
+    let ms = mirrors(data, faults).await;
     let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
     let t = swarm
-        .add(item_on(&data, torrent, tmp.path(), &ms))
+        .add(item_on(data, torrent, tmp.path(), &ms))
         .await
         .unwrap();
     let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
-    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(data));
+    (t, ms, swarm, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webseeds_alone_deliver_the_file() {
+    let data = content(1, 6 * 1024 * 1024 + 12345);
+    let (t, _ms, swarm, _tmp) = fetched(&data, &[Faults::default(), Faults::default()]).await;
     let p = t.progress();
     assert!(p.finished);
     assert_eq!(p.have, data.len() as u64);
@@ -100,21 +112,12 @@ async fn webseeds_alone_deliver_the_file() {
 /// end. The takeover itself is tested in webseed.rs, without librqbit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_mirror_next_to_a_fast_one_delivers_each_piece_once() {
-    let tmp = tempfile::tempdir().unwrap();
     let data = content(3, 1024 * 1024 + 4321);
-    let torrent = torrent_of(tmp.path(), NAME, &data);
     let slow = Faults {
         rate: Some(16 * 1024),
         ..Default::default()
     };
-    let ms = mirrors(&data, &[slow, Faults::default()]).await;
-    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
-    let t = swarm
-        .add(item_on(&data, torrent, tmp.path(), &ms))
-        .await
-        .unwrap();
-    let path = within(Duration::from_secs(30), t.wait()).await.unwrap();
-    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let (t, ms, swarm, _tmp) = fetched(&data, &[slow, Faults::default()]).await;
     let seeds = t.webseeds();
     let delivered: u64 = seeds.iter().map(|w| w.bytes).sum();
     assert_eq!(delivered, data.len() as u64, "{seeds:?}");
@@ -130,21 +133,12 @@ async fn a_slow_mirror_next_to_a_fast_one_delivers_each_piece_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_webseed_is_dropped_and_the_file_is_right() {
-    let tmp = tempfile::tempdir().unwrap();
     let data = content(2, 3 * 1024 * 1024 + 777);
-    let torrent = torrent_of(tmp.path(), NAME, &data);
     let bad = Faults {
         corrupt: true,
         ..Default::default()
     };
-    let ms = mirrors(&data, &[bad, Faults::default()]).await;
-    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
-    let t = swarm
-        .add(item_on(&data, torrent, tmp.path(), &ms))
-        .await
-        .unwrap();
-    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
-    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let (t, ms, swarm, _tmp) = fetched(&data, &[bad, Faults::default()]).await;
     let seeds = t.webseeds();
     assert_eq!(seeds[0].url.as_str(), format!("{}/{NAME}", ms[0].url()));
     assert!(
