@@ -1071,18 +1071,61 @@ fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<u64, String> {
     Ok(meta.len())
 }
 
+/// Gives `dir` and everything below it to `uid`:`gid`. The tree holds what
+/// a download process or pactor-seed wrote, and either may be hostile:
+/// nothing is followed, neither a link in place of a file nor one in place
+/// of a directory (each step goes through a descriptor opened without
+/// following links), so root never changes the owner of anything outside
+/// the tree. Links, pipes and devices in it are left as they are.
 fn chown_tree(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
-    nix::unistd::chown(dir, Some(uid), Some(gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let ft = entry.file_type()?;
-        if ft.is_dir() {
-            chown_tree(&entry.path(), uid, gid)?;
-        } else if ft.is_file() {
-            nix::unistd::chown(&entry.path(), Some(uid), Some(gid))?;
+    let d = nix::dir::Dir::open(dir, TREE_FLAGS, nix::sys::stat::Mode::empty())?;
+    chown_dir(d, uid, gid)
+}
+
+const TREE_FLAGS: nix::fcntl::OFlag = nix::fcntl::OFlag::O_RDONLY
+    .union(nix::fcntl::OFlag::O_DIRECTORY)
+    .union(nix::fcntl::OFlag::O_NOFOLLOW)
+    .union(nix::fcntl::OFlag::O_CLOEXEC);
+
+fn chown_dir(
+    mut d: nix::dir::Dir,
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+) -> std::io::Result<()> {
+    use nix::fcntl::AtFlags;
+    use nix::sys::stat::SFlag;
+    nix::unistd::fchown(&d, Some(uid), Some(gid))?;
+    let names: Vec<std::ffi::CString> = d
+        .iter()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for name in names {
+        let Ok(st) = nix::sys::stat::fstatat(&d, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+        else {
+            continue;
+        };
+        match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFDIR => {
+                let sub = nix::dir::Dir::openat(
+                    &d,
+                    name.as_c_str(),
+                    TREE_FLAGS,
+                    nix::sys::stat::Mode::empty(),
+                )?;
+                chown_dir(sub, uid, gid)?;
+            }
+            SFlag::S_IFREG => nix::unistd::fchownat(
+                &d,
+                name.as_c_str(),
+                Some(uid),
+                Some(gid),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )?,
+            _ => {}
         }
     }
-    // The user must be able to reach it: make the parents traversable.
     Ok(())
 }
 
@@ -1252,6 +1295,43 @@ impl Reporter for EventReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Given a download directory holding, besides a file and a
+    /// subdirectory, a link to a file outside and a link to a directory
+    /// outside, when it is handed to another user, then the file and the
+    /// subdirectory's file are that user's and nothing outside changed
+    /// owner. (As root only: nobody else can give files away.)
+    #[test]
+    fn chown_tree_follows_no_link() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"x").unwrap();
+        let tree = tmp.path().join("partial");
+        std::fs::create_dir_all(tree.join("swarm")).unwrap();
+        std::fs::write(tree.join("a.pkg.tar.zst"), b"a").unwrap();
+        std::fs::write(tree.join("swarm").join("b.pkg.tar.zst"), b"b").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), tree.join("c.pkg.tar.zst")).unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("d")).unwrap();
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        let nogroup = nix::unistd::Gid::from_raw(65534);
+        chown_tree(&tree, nobody, nogroup).unwrap();
+        let uid = |p: &Path| std::fs::symlink_metadata(p).unwrap().uid();
+        assert_eq!(uid(&tree), 65534);
+        assert_eq!(uid(&tree.join("a.pkg.tar.zst")), 65534);
+        assert_eq!(uid(&tree.join("swarm").join("b.pkg.tar.zst")), 65534);
+        assert_eq!(
+            uid(&outside.join("secret")),
+            0,
+            "a link to a file was followed"
+        );
+        assert_eq!(uid(&outside), 0, "a link to a directory was followed");
+    }
 
     #[test]
     fn plan_survives_the_pipe() {

@@ -337,22 +337,45 @@ fn is_planned(filename: &str) -> bool {
     })
 }
 
-/// Renames a verified file into libalpm's directory (copying across file
-/// systems), never leaving a partial file there.
+/// Moves a verified file into libalpm's directory (copying across file
+/// systems), never leaving a partial file there. `from` lies where the
+/// unprivileged download process can write, and that process could have
+/// put a link or a pipe there in place of the file: `from` is opened
+/// without following a link and must be a regular file, it gets pactor's
+/// owner and mode 0644 (like every file libalpm downloads) through that
+/// descriptor, not through its name (root would otherwise change the owner
+/// and mode of whatever a link names), and what arrives at `to` must be
+/// that same file.
 fn place(from: &Path, to: &Path) -> std::io::Result<()> {
-    // Files from the unprivileged download process become the cache's own:
-    // pactor's owner, mode 0644, like every file libalpm downloads.
-    let _ = nix::unistd::chown(
-        from,
-        Some(nix::unistd::geteuid()),
-        Some(nix::unistd::getegid()),
-    );
-    let _ = std::fs::set_permissions(from, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(from)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    let _ = std::os::unix::fs::fchown(&file, Some(uid.as_raw()), Some(gid.as_raw()));
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
     match std::fs::rename(from, to) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            let arrived = std::fs::symlink_metadata(to)?;
+            if (arrived.dev(), arrived.ino()) != (meta.dev(), meta.ino()) {
+                let _ = std::fs::remove_file(to);
+                return Err(std::io::Error::other(
+                    "the file was replaced while it was moved",
+                ));
+            }
+            Ok(())
+        }
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
             let tmp = to.with_extension("pactor-tmp");
-            std::fs::copy(from, &tmp)?;
+            let mut out = std::fs::File::create(&tmp)?;
+            std::io::copy(&mut &file, &mut out)?;
+            out.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            drop(out);
             std::fs::rename(&tmp, to)?;
             let _ = std::fs::remove_file(from);
             Ok(())
@@ -575,24 +598,13 @@ fn run_plan(dest_dir: &Path) {
                     && m.len() <= pactor_fetch::torrent::MAX_TORRENT_BYTES as u64
             });
             if f.kind == ItemKind::Package && small {
+                // Written by the download process or pactor-seed: from now
+                // on pactor's own, like the cache (readable by all, so that
+                // pactor-seed can seed the package), moved as a package is.
                 let stored = lookup.stored.join(format!("{}.torrent", f.filename));
-                if std::fs::create_dir_all(&lookup.stored).is_err()
-                    || std::fs::rename(&got, &stored).is_err()
+                if std::fs::create_dir_all(&lookup.stored).is_err() || place(&got, &stored).is_err()
                 {
                     let _ = std::fs::remove_file(&got);
-                } else {
-                    // Written by the download process or pactor-seed: from
-                    // now on pactor's own, like the cache (readable by all,
-                    // so that pactor-seed can seed the package).
-                    let _ = nix::unistd::chown(
-                        &stored,
-                        Some(nix::unistd::geteuid()),
-                        Some(nix::unistd::getegid()),
-                    );
-                    let _ = std::fs::set_permissions(
-                        &stored,
-                        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-                    );
                 }
             }
         }
@@ -702,6 +714,41 @@ fn curl_words(outcome: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Given a link or a pipe where the download process left a verified
+    /// file, `place` refuses it, leaves the link's target as it was and puts
+    /// nothing in libalpm's directory; a regular file arrives with mode 0644.
+    #[test]
+    fn place_takes_only_a_regular_file_and_never_follows_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"not for everyone").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("a-1-1-x86_64.pkg.tar.zst");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        let dest = cache.join("a-1-1-x86_64.pkg.tar.zst");
+        assert!(place(&link, &dest).is_err());
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the link's target was changed");
+        assert!(std::fs::symlink_metadata(&dest).is_err());
+
+        let fifo = dir.path().join("b-1-1-x86_64.pkg.tar.zst");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(place(&fifo, &cache.join("b-1-1-x86_64.pkg.tar.zst")).is_err());
+
+        let file = dir.path().join("c-1-1-x86_64.pkg.tar.zst");
+        std::fs::write(&file, b"package").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let dest = cache.join("c-1-1-x86_64.pkg.tar.zst");
+        place(&file, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"package");
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        assert!(!file.exists());
+    }
 
     #[test]
     fn sha256_hex() {
