@@ -1144,11 +1144,19 @@ pub fn child_main(user: &str) -> i32 {
         output::error("download process: invalid plan");
         return 2;
     };
+    let parent = nix::unistd::getppid();
     if let Err(e) = drop_privileges(user) {
         output::error(&format!(
             "download process: could not drop privileges to '{user}': {e}"
         ));
         return 2;
+    }
+    // Should pactor die (killed, or by its caller's timeout), stop as on
+    // Ctrl-C rather than download on for nobody. Set after the change of
+    // user, which clears it.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGINT);
+    if nix::unistd::getppid() != parent {
+        return 1;
     }
     confine_writes(&wire.download_dir);
     let (plan, swarm) = from_wire(wire);

@@ -236,6 +236,79 @@ fn a_verified_package_is_cached_at_once_and_kept_after_ctrl_c() {
     }
 }
 
+/// Given a download in progress as root, when pactor itself is killed
+/// (SIGKILL, as a caller's timeout does), then its download process stops
+/// too instead of downloading on, orphaned, holding pactor's pipes. (Not
+/// root: there is no such process.)
+#[test]
+fn the_download_process_ends_with_pactor() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // The orphan becomes this process's child, to be reaped and seen gone.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    // Slow enough that the download alone would take minutes.
+    let slow = Fault::Slow {
+        bytes_per_sec: 8 * 1024,
+    };
+    let sb = Sandbox::builder()
+        .mirrors(&[slow, slow])
+        .repo("big", &big_set())
+        .build();
+    let r = sb.root("pactor");
+    let mut child = spawn_big(&r, "-Sywx");
+    let pid = child.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let kids = loop {
+        let kids = children_of(&pid);
+        if r.written() > 0 && !kids.is_empty() {
+            break kids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no download 60 s after the start"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "pactor ended too soon");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for kid in kids {
+        let kid = nix::unistd::Pid::from_raw(kid.parse().unwrap());
+        loop {
+            match nix::sys::wait::waitpid(kid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
+                Ok(_) => break,
+                // Not ours: reaped by pactor before it died, or never here.
+                Err(_) if !std::path::Path::new(&format!("/proc/{kid}")).exists() => break,
+                Err(e) => panic!("cannot wait for the download process {kid}: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the download process {kid} still runs 20 s after pactor was killed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(") ").map(|(_, rest)| rest)?;
+            (after.split(' ').nth(1) == Some(pid))
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
 /// The swarm with the mirrors as webseeds; run in a private network
 /// namespace so nothing can leave the machine.
 #[test]

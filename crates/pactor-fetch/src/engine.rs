@@ -591,8 +591,6 @@ fn connection_budget(limits: &crate::plan::Limits) -> usize {
     }
 }
 
-/// Builds the scheduler's view of one plan item, picking up a finished file
-/// or a partial one (with a matching resume record) from an earlier run.
 /// The names in the download directory when a run starts, so that the
 /// files of items nothing is on disk for are not looked up one by one
 /// (five system calls each: 300 packages took ~10 ms before the first
@@ -624,6 +622,8 @@ impl Listing {
     }
 }
 
+/// Builds the scheduler's view of one plan item, picking up a finished file
+/// or a partial one (with a matching resume record) from an earlier run.
 fn new_item(
     id: ItemId,
     plan: FetchItem,
