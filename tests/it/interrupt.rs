@@ -80,22 +80,25 @@ fn run_interrupted(r: &Root, sb: &Sandbox, fraction: f64, target: Target) -> (i3
         Target::Pactor => nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT),
     }
     .unwrap();
+    let out = stopped_after_sigint(child);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits for `child`, just sent a SIGINT, to end (at most 20 s; then it is
+/// killed and the test fails), and returns its output.
+fn stopped_after_sigint(mut child: std::process::Child) -> std::process::Output {
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
+    while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("pactor did not stop within 20 s of SIGINT");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    child.wait_with_output().unwrap()
 }
 
 fn interrupt_then_resume(torrents: bool, target: Target) {
@@ -211,15 +214,7 @@ fn a_verified_package_is_cached_at_once_and_kept_after_ctrl_c() {
         "the big packages were done by then"
     );
     nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "pactor did not stop within 20 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = stopped_after_sigint(child);
     assert_ne!(
         out.status.code(),
         Some(0),
@@ -258,10 +253,9 @@ fn the_download_process_ends_with_pactor() {
         .build();
     let r = sb.root("pactor");
     let mut child = spawn_big(&r, "-Sywx");
-    let pid = child.id().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     let kids = loop {
-        let kids = children_of(&pid);
+        let kids = children_of(child.id());
         if r.written() > 0 && !kids.is_empty() {
             break kids;
         }
@@ -275,8 +269,7 @@ fn the_download_process_ends_with_pactor() {
     child.kill().unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    for kid in kids {
-        let kid = nix::unistd::Pid::from_raw(kid.parse().unwrap());
+    for (kid, _) in kids {
         loop {
             match nix::sys::wait::waitpid(kid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
                 Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
@@ -292,21 +285,6 @@ fn the_download_process_ends_with_pactor() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// The processes whose parent is `pid`.
-fn children_of(pid: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            // pid (comm) state ppid ...
-            let after = stat.rsplit_once(") ").map(|(_, rest)| rest)?;
-            (after.split(' ').nth(1) == Some(pid))
-                .then(|| e.file_name().to_string_lossy().into_owned())
-        })
-        .collect()
 }
 
 /// The swarm with the mirrors as webseeds; run in a private network

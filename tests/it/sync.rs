@@ -35,16 +35,9 @@ fn no_download_process_outlives_pactor() {
         .run();
     a.assert_code(0);
     a.assert_contains(" there is nothing to do");
-    let me = std::process::id().to_string();
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
-            // pid (comm) state ppid ...
-            let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
-            after.split(' ').nth(1) == Some(me.as_str())
-        })
+    let left: Vec<String> = children_of(std::process::id())
+        .into_iter()
+        .map(|(_, stat)| stat)
         .collect();
     assert!(left.is_empty(), "pactor left behind: {left:?}");
 }

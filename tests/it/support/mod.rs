@@ -99,6 +99,24 @@ pub fn spawn_big(r: &Root, op: &str) -> std::process::Child {
     spawn_pactor(r, op, &["bigone", "bigtwo"])
 }
 
+/// The live processes whose parent is `parent`, each with its
+/// `/proc/<pid>/stat` line (its name and state are in it).
+pub fn children_of(parent: u32) -> Vec<(nix::unistd::Pid, String)> {
+    let parent = parent.to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(") ").map(|(_, rest)| rest)?;
+            (after.split(' ').nth(1) == Some(parent.as_str()))
+                .then(|| (nix::unistd::Pid::from_raw(pid), stat))
+        })
+        .collect()
+}
+
 /// [`spawn_big`] for any `targets`.
 pub fn spawn_pactor(r: &Root, op: &str, targets: &[&str]) -> std::process::Child {
     use std::os::unix::process::CommandExt;
