@@ -32,8 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pactor_fetch::{
-    FetchError, FetchItem, FetchOutcome, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId,
-    ItemKind, Limits, Reporter, SourceAttempt, SourceKind, SwarmSettings, TorrentSource, Url,
+    Checked, FetchError, FetchItem, FetchOutcome, FetchPlan, FetchSummary, FetchedFile,
+    FileFailure, ItemId, ItemKind, Limits, Reporter, SourceAttempt, SourceKind, SwarmSettings,
+    TorrentSource, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -705,7 +706,12 @@ fn handle_event(
             got.shown.remove(&item);
             let path = plan.download_dir.join(&filename);
             match verify_in_parent(&path, planned) {
-                Ok(size) => {
+                Ok((size, checked)) => {
+                    if !checked.frozen {
+                        output::debug(&format!(
+                            "{filename}: a writer still had it open when it was checked"
+                        ));
+                    }
                     let f = FetchedFile {
                         item: ItemId(item),
                         filename,
@@ -715,6 +721,7 @@ fn handle_event(
                         from_mirrors,
                         from_peers,
                         resumed,
+                        checked: Some(checked),
                     };
                     reporter.on_item_done(ItemId(item), &f);
                     got.files.push(f);
@@ -1051,9 +1058,27 @@ impl Reporter for Takeover {
     }
 }
 
-/// The parent's own check of a file the child delivered.
-fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<u64, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| output::strerror(&e))?;
+/// The parent's own check of a file the child (or pactor-seed) delivered,
+/// done so that what it checked cannot change afterwards. The file is
+/// opened without following a link and must be a regular file; it becomes
+/// this process's, mode 0644, through that descriptor, so that the writer
+/// can no longer open it for writing; a read lease then proves that no
+/// writer is left open (a descriptor or shared mapping from before, even in
+/// another process); only then is it hashed, through the same descriptor.
+/// What is placed later must be this very file ([`Checked`]'s device and
+/// inode): a file put under its name afterwards is refused.
+///
+/// A writer still open (or a file system without leases) leaves the check
+/// unfrozen: still right at the time, but the bytes could yet change, and
+/// the caller keeps libalpm's own check after the download.
+fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<(u64, Checked), String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| output::strerror(&e))?;
+    let meta = file.metadata().map_err(|e| output::strerror(&e))?;
     if !meta.file_type().is_file() {
         return Err("not a regular file".into());
     }
@@ -1062,13 +1087,38 @@ fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<u64, String> {
             return Err(format!("size {} instead of {size}", meta.len()));
         }
     }
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    let owned = std::os::unix::fs::fchown(&file, Some(uid.as_raw()), Some(gid.as_raw()))
+        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)))
+        .is_ok();
+    let frozen = owned && no_writer_left(&file);
     if let Some(want) = item.sha256 {
-        let got = pactor_fetch::verify::sha256_file(path).map_err(|e| output::strerror(&e))?;
+        let got = pactor_fetch::verify::sha256_of(&mut &file).map_err(|e| output::strerror(&e))?;
         if got != want {
             return Err("sha256 mismatch".into());
         }
     }
-    Ok(meta.len())
+    let checked = Checked {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        frozen,
+    };
+    Ok((meta.len(), checked))
+}
+
+/// Whether no one has `file` open for writing: a read lease is granted
+/// only then (`F_SETLEASE`, `F_RDLCK`; it counts descriptors and shared
+/// writable mappings of every process), and is given back at once.
+fn no_writer_left(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function borrows; no memory passed.
+    let granted = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) } == 0;
+    if granted {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+    }
+    granted
 }
 
 /// Gives `dir` and everything below it to `uid`:`gid`. The tree holds what
@@ -1339,6 +1389,42 @@ mod tests {
             "a link to a file was followed"
         );
         assert_eq!(uid(&outside), 0, "a link to a directory was followed");
+    }
+
+    /// A delivered file the download process still holds open for writing
+    /// could change after the parent's check. Given such a writer, when the
+    /// parent checks the file, then the check passes but is not frozen
+    /// (libalpm's own check is kept); once the writer is closed, the check
+    /// is frozen; either way the file is now the parent's, mode 0644, and a
+    /// wrong sha256 still fails.
+    #[test]
+    fn a_check_is_frozen_only_when_no_writer_is_left() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a-1-1-any.pkg.tar.zst");
+        std::fs::write(&path, b"abc").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut item = FetchItem {
+            filename: "a-1-1-any.pkg.tar.zst".into(),
+            size: Some(3),
+            sha256: Some(pactor_fetch::verify::sha256_of(&mut &b"abc"[..]).unwrap()),
+            mirrors: Vec::new(),
+            torrent: None,
+            kind: ItemKind::Package,
+        };
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let (size, checked) = verify_in_parent(&path, &item).unwrap();
+        assert_eq!(size, 3);
+        assert!(!checked.frozen, "frozen while a writer was open");
+        drop(writer);
+        let (_, checked) = verify_in_parent(&path, &item).unwrap();
+        assert!(checked.frozen, "not frozen with no writer left");
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((checked.dev, checked.ino), (meta.dev(), meta.ino()));
+        assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+        item.sha256 = Some([0; 32]);
+        assert!(verify_in_parent(&path, &item).is_err());
     }
 
     #[test]

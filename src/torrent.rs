@@ -25,15 +25,15 @@ use std::sync::{Arc, Mutex};
 
 use alpm::{Alpm, FetchResult};
 use pactor_fetch::{
-    BenchReason, FetchItem, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId, ItemKind,
-    Limits, SourceKind, Url,
+    BenchReason, Checked, FetchItem, FetchPlan, FetchSummary, FetchedFile, FileFailure, ItemId,
+    ItemKind, Limits, SourceKind, Url,
 };
 
 use crate::cli::Args;
 use crate::config::Config;
 use crate::resolve::{self, PlannedFile};
 use crate::ui::bars::EngineReporter;
-use crate::ui::callbacks::Ui;
+use crate::ui::callbacks::{self, Ui};
 use crate::ui::output;
 
 /// One `-x` run: the plan, where the engine works, and what it delivered.
@@ -42,8 +42,13 @@ struct Run {
     download_dir: PathBuf,
     limits: Limits,
     planned: Vec<PlannedFile>,
-    /// Verified files by name, waiting to be handed to libalpm.
-    ready: HashMap<String, PathBuf>,
+    /// Verified files by name, waiting to be handed to libalpm: where each
+    /// is, and pactor's check of it when another process wrote it.
+    ready: HashMap<String, (PathBuf, Option<Checked>)>,
+    /// Whether every file the engine delivered was checked with its bytes
+    /// frozen (or written by this process): pactor's check then stands for
+    /// libalpm's in `-Sw` ([`download_only`]).
+    all_frozen: bool,
     /// Files the plan run could not deliver, with the reason.
     failed: HashMap<String, String>,
     engine_ran: bool,
@@ -100,6 +105,7 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
             limits,
             planned: Vec::new(),
             ready: HashMap::new(),
+            all_frozen: true,
             failed: HashMap::new(),
             engine_ran: false,
             bars,
@@ -159,6 +165,98 @@ pub fn before_commit(handle: &Alpm, _ui: &Ui) {
     });
 }
 
+/// `-Sw`: downloads the plan before libalpm's commit, straight into the
+/// CacheDir libalpm would use, and answers whether that is the whole job.
+///
+/// For a download only, libalpm's commit would hash every package again
+/// after the download (about 30 ms for 300 small packages) and do nothing
+/// else. pactor has checked each one against the same sha256 from the sync
+/// db as it arrived, with its bytes frozen (see `verify_in_parent`). So
+/// when that is all libalpm would check — no package signature to check
+/// (the repository's SigLevel), every package in the plan with a sha256,
+/// delivered, and frozen — the commit is left out and its two checks are
+/// shown as passed. Otherwise (and when libalpm itself must create the
+/// CacheDir, or free space is short while CheckSpace is on) this returns
+/// `false` and the commit runs as usual, taking the files already placed.
+pub fn download_only(handle: &Alpm, ui: &Ui) -> bool {
+    let Some(planned) = RUN.with(|r| r.borrow().as_ref().map(|run| run.planned.clone())) else {
+        return false;
+    };
+    let adds = handle.trans_add();
+    let own_check_suffices = !planned.is_empty()
+        && adds.len() == planned.len()
+        && adds.iter().all(|pkg| {
+            let signed = pkg
+                .db()
+                .is_none_or(|db| db.siglevel().contains(alpm::SigLevel::PACKAGE));
+            !signed
+                && planned
+                    .iter()
+                    .any(|f| pkg.filename() == Some(f.filename.as_str()) && f.sha256.is_some())
+        });
+    if !own_check_suffices {
+        return false;
+    }
+    let Some(cachedir) = cachedir_in_use(handle) else {
+        return false;
+    };
+    let total: u64 = planned.iter().map(|f| f.size).sum();
+    if handle.check_space() && !has_room(&cachedir, total) {
+        return false;
+    }
+    callbacks::retrieve_start(ui, planned.len(), total);
+    run_plan(&cachedir);
+    callbacks::retrieve_done(ui);
+    if crate::signals::interrupted() {
+        return false;
+    }
+    let done = RUN.with(|r| {
+        let b = r.borrow();
+        let Some(run) = b.as_ref() else { return false };
+        run.all_frozen
+            && planned.iter().all(|f| {
+                run.ready
+                    .get(&f.filename)
+                    .is_some_and(|(at, _)| *at == cachedir.join(&f.filename))
+            })
+    });
+    if !done {
+        return false;
+    }
+    RUN.with(|r| {
+        if let Some(run) = r.borrow_mut().as_mut() {
+            for f in &planned {
+                run.ready.remove(&f.filename);
+                run.placed.push(f.filename.clone());
+            }
+        }
+    });
+    callbacks::checks_passed(ui, planned.len());
+    true
+}
+
+/// The CacheDir libalpm downloads into: the first that is a directory it
+/// may write (`_alpm_filecache_setup`). `None` when one before it is
+/// missing: libalpm creates it (with a warning) at the commit.
+fn cachedir_in_use(handle: &Alpm) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in handle.cachedirs() {
+        let meta = std::fs::metadata(dir).ok()?;
+        let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+            && meta.permissions().mode() & 0o222 != 0;
+        if meta.is_dir() && writable {
+            return Some(PathBuf::from(dir));
+        }
+    }
+    None
+}
+
+/// Whether `dir`'s file system has `bytes` free for unprivileged users.
+fn has_room(dir: &Path, bytes: u64) -> bool {
+    nix::sys::statvfs::statvfs(dir)
+        .is_ok_and(|s| s.blocks_available() as u64 * s.fragment_size() as u64 > bytes)
+}
+
 /// After the commit (whatever its outcome): the packages pactor verified
 /// and libalpm moved into a CacheDir are handed to pactor-seed, when it
 /// runs, to be seeded at once (no-op without `-x`).
@@ -210,15 +308,15 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
             .and_then(|run| run.ready.remove(&filename))
     });
     let verified = ready.is_some();
-    let path = match ready {
+    let (path, checked) = match ready {
         // Placed as soon as it was verified.
-        Some(p) if p == dest => return placed(&filename, verified),
-        Some(p) => p,
+        Some((p, _)) if p == dest => return placed(&filename, verified),
+        Some(ready) => ready,
         // Not in the plan, or the engine could not deliver it verified:
         // fetch exactly what libalpm asks for, server by server in its
         // order, as pacman would. libalpm checks the file before use.
         None => match fetch_url(url, &filename) {
-            Ok(p) => p,
+            Ok(p) => (p, None),
             Err(reason) => {
                 if !is_cache_server(url) {
                     output::error(&format!(
@@ -230,7 +328,7 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
             }
         },
     };
-    match place(&path, &dest) {
+    match place(&path, &dest, checked) {
         Ok(()) => placed(&filename, verified),
         Err(e) => {
             output::error(&format!(
@@ -286,7 +384,7 @@ impl pactor_fetch::Reporter for Placer {
     }
     fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
         let dest = self.dir.join(&file.filename);
-        if place(&file.path, &dest).is_ok() {
+        if place(&file.path, &dest, file.checked).is_ok() {
             let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
             placed.insert(file.filename.clone(), dest);
         }
@@ -345,8 +443,9 @@ fn is_planned(filename: &str) -> bool {
 /// owner and mode 0644 (like every file libalpm downloads) through that
 /// descriptor, not through its name (root would otherwise change the owner
 /// and mode of whatever a link names), and what arrives at `to` must be
-/// that same file.
-fn place(from: &Path, to: &Path) -> std::io::Result<()> {
+/// that same file. A file pactor checked in place (`checked`) must be the
+/// very file it checked: another put under its name since is refused.
+fn place(from: &Path, to: &Path, checked: Option<Checked>) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -355,6 +454,11 @@ fn place(from: &Path, to: &Path) -> std::io::Result<()> {
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
         return Err(std::io::Error::other("not a regular file"));
+    }
+    if checked.is_some_and(|c| (c.dev, c.ino) != (meta.dev(), meta.ino())) {
+        return Err(std::io::Error::other(
+            "the file was replaced after it was checked",
+        ));
     }
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     let _ = std::os::unix::fs::fchown(&file, Some(uid.as_raw()), Some(gid.as_raw()));
@@ -536,7 +640,7 @@ fn run_plan(dest_dir: &Path) {
         }
         for (name, size, sha, kind) in wanted {
             if let Some(p) = copy_local(&local, &name, size, sha, &download_dir) {
-                ready.insert(name, p);
+                ready.insert(name, (p, None));
                 continue;
             }
             if remote.is_empty() {
@@ -555,6 +659,7 @@ fn run_plan(dest_dir: &Path) {
         }
     }
     let mut failed = HashMap::new();
+    let mut all_frozen = true;
     if !items.is_empty() {
         let asked: Vec<String> = items.iter().map(|i| i.filename.clone()).collect();
         let mut engine_error = false;
@@ -589,7 +694,8 @@ fn run_plan(dest_dir: &Path) {
             std::mem::take(&mut *placer.placed.lock().unwrap_or_else(|e| e.into_inner()));
         for f in &outcome.files {
             let at = placed.remove(&f.filename).unwrap_or_else(|| f.path.clone());
-            ready.insert(f.filename.clone(), at);
+            ready.insert(f.filename.clone(), (at, f.checked));
+            all_frozen &= f.checked.is_none_or(|c| c.frozen);
             // Keep the torrent the engine accepted for a delivered package,
             // for the next run and pactor-seed (a hint: validated on use).
             let got = download_dir.join(format!("{}.torrent", f.filename));
@@ -602,7 +708,8 @@ fn run_plan(dest_dir: &Path) {
                 // on pactor's own, like the cache (readable by all, so that
                 // pactor-seed can seed the package), moved as a package is.
                 let stored = lookup.stored.join(format!("{}.torrent", f.filename));
-                if std::fs::create_dir_all(&lookup.stored).is_err() || place(&got, &stored).is_err()
+                if std::fs::create_dir_all(&lookup.stored).is_err()
+                    || place(&got, &stored, None).is_err()
                 {
                     let _ = std::fs::remove_file(&got);
                 }
@@ -628,6 +735,7 @@ fn run_plan(dest_dir: &Path) {
         if let Some(run) = r.borrow_mut().as_mut() {
             run.ready.extend(ready);
             run.failed.extend(failed);
+            run.all_frozen &= all_frozen;
         }
     });
 }
@@ -730,24 +838,53 @@ mod tests {
         let cache = dir.path().join("cache");
         std::fs::create_dir(&cache).unwrap();
         let dest = cache.join("a-1-1-x86_64.pkg.tar.zst");
-        assert!(place(&link, &dest).is_err());
+        assert!(place(&link, &dest, None).is_err());
         let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the link's target was changed");
         assert!(std::fs::symlink_metadata(&dest).is_err());
 
         let fifo = dir.path().join("b-1-1-x86_64.pkg.tar.zst");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        assert!(place(&fifo, &cache.join("b-1-1-x86_64.pkg.tar.zst")).is_err());
+        assert!(place(&fifo, &cache.join("b-1-1-x86_64.pkg.tar.zst"), None).is_err());
 
         let file = dir.path().join("c-1-1-x86_64.pkg.tar.zst");
         std::fs::write(&file, b"package").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let dest = cache.join("c-1-1-x86_64.pkg.tar.zst");
-        place(&file, &dest).unwrap();
+        place(&file, &dest, None).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"package");
         let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
         assert!(!file.exists());
+    }
+
+    /// The download process could put another file under a checked file's
+    /// name before it is moved. Given a file pactor checked, when another
+    /// file takes its name, then `place` refuses it and puts nothing in
+    /// libalpm's directory; the checked file itself is placed.
+    #[test]
+    fn place_takes_only_the_file_that_was_checked() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        let name = "a-1-1-x86_64.pkg.tar.zst";
+        let (from, dest) = (dir.path().join(name), cache.join(name));
+        std::fs::write(&from, b"checked").unwrap();
+        let meta = std::fs::metadata(&from).unwrap();
+        let checked = Checked {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            frozen: true,
+        };
+        let kept = dir.path().join("kept");
+        std::fs::rename(&from, &kept).unwrap();
+        std::fs::write(&from, b"planted").unwrap();
+        assert!(place(&from, &dest, Some(checked)).is_err());
+        assert!(std::fs::symlink_metadata(&dest).is_err());
+        std::fs::rename(&kept, &from).unwrap();
+        place(&from, &dest, Some(checked)).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"checked");
     }
 
     #[test]

@@ -401,6 +401,11 @@ fn prepare_execute(
     if torrent {
         crate::torrent::install_fetch_cb(handle, cfg, args, ui);
         crate::torrent::before_commit(handle, ui);
+        // -Sw: pactor's check of each package may stand for libalpm's.
+        if downloadonly && crate::torrent::download_only(handle, ui) {
+            crate::torrent::after_commit();
+            return 0;
+        }
     }
     let committed = handle.trans_commit();
     if torrent {

@@ -39,6 +39,9 @@ pub struct UiState {
     held: Vec<String>,
     /// Download bars.
     pub bars: DownloadBars,
+    /// ":: Retrieving packages..." was said already (by pactor, ahead of
+    /// the commit); libalpm's own retrieve start does not say it again.
+    retrieve_announced: bool,
     prev_percent: i32,
     prev_current: usize,
 }
@@ -62,9 +65,16 @@ impl UiState {
             on_progress: false,
             held: Vec::new(),
             bars: DownloadBars::new(!noprogressbar),
+            retrieve_announced: false,
             prev_percent: -1,
             prev_current: 0,
         }
+    }
+
+    fn retrieve_done(&mut self) {
+        self.bars.finish();
+        self.flush_held();
+        self.on_progress = false;
     }
 
     /// A warning now, or after the bars when they are being drawn (pacman
@@ -235,16 +245,16 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
             };
             output::print(&text);
         }
-        Event::IntegrityStart if s.noprogressbar => {
-            output::print("checking package integrity...\n")
-        }
-        Event::KeyringStart if s.noprogressbar => output::print("checking keyring...\n"),
+        Event::IntegrityStart if s.noprogressbar => output::print(INTEGRITY_LINE),
+        Event::KeyringStart if s.noprogressbar => output::print(KEYRING_LINE),
         Event::KeyDownloadStart => output::print("downloading required keys...\n"),
         Event::LoadStart if s.noprogressbar => output::print("loading package files...\n"),
         Event::ScriptletInfo(line) => output::print(line.line()),
         Event::RetrieveStart => s.on_progress = true,
         Event::PkgRetrieveStart(r) => {
-            output::colon("Retrieving packages...\n");
+            if !std::mem::take(&mut s.retrieve_announced) {
+                output::colon("Retrieving packages...\n");
+            }
             s.on_progress = true;
             s.bars.start_total(r.num(), r.total_size());
         }
@@ -275,12 +285,49 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
         Event::RetrieveDone
         | Event::RetrieveFailed
         | Event::PkgRetrieveDone(_)
-        | Event::PkgRetrieveFailed(_) => {
-            s.bars.finish();
-            s.flush_held();
-            s.on_progress = false;
-        }
+        | Event::PkgRetrieveFailed(_) => s.retrieve_done(),
         _ => {}
+    }
+}
+
+const KEYRING_LINE: &str = "checking keyring...\n";
+const INTEGRITY_LINE: &str = "checking package integrity...\n";
+
+/// pacman's ":: Retrieving packages..." and the total bar, for a download
+/// pactor starts ahead of libalpm's commit (`-Sw -x`).
+pub fn retrieve_start(ui: &Ui, num: usize, total_size: u64) {
+    let mut s = ui.borrow_mut();
+    if s.print {
+        return;
+    }
+    output::colon("Retrieving packages...\n");
+    s.retrieve_announced = true;
+    s.on_progress = true;
+    s.bars
+        .start_total(num, i64::try_from(total_size).unwrap_or(i64::MAX));
+}
+
+/// The end of [`retrieve_start`]'s download.
+pub fn retrieve_done(ui: &Ui) {
+    ui.borrow_mut().retrieve_done();
+}
+
+/// What libalpm shows for its keyring and integrity checks of `n` packages,
+/// when pactor's own check stood for them (`-Sw -x`): the two lines, or
+/// the two bars at 100%.
+pub fn checks_passed(ui: &Ui, n: usize) {
+    if ui.borrow().print {
+        return;
+    }
+    if ui.borrow().noprogressbar {
+        output::print(KEYRING_LINE);
+        output::print(INTEGRITY_LINE);
+        return;
+    }
+    let mut ui = ui.clone();
+    for check in [Progress::KeyringStart, Progress::IntegrityStart] {
+        on_progress(check, "", 0, n, 0, &mut ui);
+        on_progress(check, "", 100, n, n, &mut ui);
     }
 }
 

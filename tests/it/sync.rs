@@ -42,6 +42,58 @@ fn no_download_process_outlives_pactor() {
     assert!(left.is_empty(), "pactor left behind: {left:?}");
 }
 
+/// `-Sw -x` checks each package once. Given a repository that checks no
+/// package signature, when `-Sxw hello`, then the three packages are in the
+/// cache, each fetched once, the keyring and integrity checks are shown,
+/// and libalpm hashed none of them again (its debug line "checking
+/// sha256sum for" is absent: pactor's own check, with the bytes frozen,
+/// stood for it). Given a SigLevel under which libalpm checks package
+/// signatures (optional ones here), the same command goes through
+/// libalpm's commit, which checks the packages itself.
+#[test]
+fn download_only_checks_each_package_once() {
+    let sb = greet_sandbox(&[Fault::None]);
+    let want: Vec<String> = ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec();
+    let ra = sb.root("pactor");
+    ra.given_synced();
+    let a = ra
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--debug", "--noconfirm", "hello"])
+        .run();
+    a.assert_code(0);
+    a.assert_contains("checking keyring...");
+    a.assert_contains("checking package integrity...");
+    assert!(
+        !a.all_n().contains("checking sha256sum for"),
+        "libalpm hashed the packages again:\n{}",
+        a.all_n()
+    );
+    assert_eq!(ra.cached(), want, "cache after -Sxw");
+    for f in &want {
+        assert_eq!(
+            sb.served(f),
+            file_size(&sb, f),
+            "{f} was not fetched exactly once"
+        );
+    }
+
+    let signed = sb.conf_with("pacman-sigs.conf", "SigLevel = PackageOptional\n");
+    let rb = sb.root("signatures").with_conf(signed);
+    rb.given_synced();
+    let b = rb
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--debug", "--noconfirm", "hello"])
+        .run();
+    b.assert_code(0);
+    b.assert_contains("checking sha256sum for");
+    let cached: Vec<String> = rb
+        .cached()
+        .into_iter()
+        .filter(|f| f.ends_with(".pkg.tar.zst"))
+        .collect();
+    assert_eq!(cached, want, "cache after -Sxw with package signatures");
+}
+
 fn greet_sandbox(mirrors: &[Fault]) -> Sandbox {
     Sandbox::builder()
         .mirrors(mirrors)

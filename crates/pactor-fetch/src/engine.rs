@@ -50,6 +50,24 @@ pub struct FetchedFile {
     pub from_peers: u64,
     /// Bytes that were already on disk from an earlier run.
     pub resumed: u64,
+    /// Set where another process than the writer checked the file (pactor,
+    /// for its sandboxed download process); `None` for the engine's own.
+    pub checked: Option<Checked>,
+}
+
+/// A file as another process than its writer checked it: which file (so
+/// that what moves on later is that file, not another put under its name),
+/// and whether its bytes were frozen for that check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// The file's device (`st_dev`).
+    pub dev: u64,
+    /// Its inode (`st_ino`).
+    pub ino: u64,
+    /// The checker owned the file, no one else could open it for writing
+    /// and no writer was left when it was hashed: the bytes checked are the
+    /// bytes for good. Else a writer kept from before could still change it.
+    pub frozen: bool,
 }
 
 /// The numbers for the summary line after a download.
@@ -1838,6 +1856,7 @@ async fn verify_item(shared: Arc<Shared>, idx: usize) {
                     from_mirrors: item.received,
                     from_peers: 0,
                     resumed: if item.preexisting { len } else { item.resumed },
+                    checked: None,
                 };
                 emits.push(Emit::Done(item.id, file.clone()));
                 s.fetched.push(file);

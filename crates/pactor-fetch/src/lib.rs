@@ -13,7 +13,7 @@ pub mod resume;
 pub mod verify;
 
 pub use engine::{
-    engine_runtime, fetch_all, fetch_all_blocking, FetchOutcome, FetchSummary, FetchedFile,
+    engine_runtime, fetch_all, fetch_all_blocking, Checked, FetchOutcome, FetchSummary, FetchedFile,
 };
 pub use error::{FetchError, FileFailure, SourceAttempt, SourceError};
 pub use plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};

@@ -820,6 +820,7 @@ async fn from_swarm(
         from_mirrors: progress.from_mirrors,
         from_peers: progress.from_peers,
         resumed: progress.resumed,
+        checked: None,
     })
 }
 

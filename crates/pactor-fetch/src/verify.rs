@@ -51,6 +51,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// sha256 of a whole file, read in large blocks. Blocking: call it from
 /// `spawn_blocking` in async code (a 1 GiB package takes a few seconds).
 pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
+    sha256_of(&mut fs_err::File::open(path)?)
+}
+
+/// sha256 of everything `reader` gives, read in large blocks (blocking,
+/// like [`sha256_file`]).
+pub fn sha256_of(reader: &mut impl Read) -> io::Result<[u8; 32]> {
     // One zeroed 1 MiB buffer per thread, not one per file: for 300 small
     // packages a fresh buffer each time cost more in memset than the
     // hashing itself (small300: ~40 ms of CPU in the engine and ~25 ms in
@@ -58,14 +64,13 @@ pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let mut file = fs_err::File::open(path)?;
     let mut hasher = Sha256::new();
     BUF.with_borrow_mut(|buf| {
         if buf.is_empty() {
             buf.resize(1 << 20, 0);
         }
         loop {
-            let n = file.read(buf)?;
+            let n = reader.read(buf)?;
             if n == 0 {
                 break;
             }
