@@ -254,7 +254,7 @@ fn cachedir_in_use(handle: &Alpm) -> Option<PathBuf> {
 /// Whether `dir`'s file system has `bytes` free for unprivileged users.
 fn has_room(dir: &Path, bytes: u64) -> bool {
     nix::sys::statvfs::statvfs(dir)
-        .is_ok_and(|s| s.blocks_available() as u64 * s.fragment_size() as u64 > bytes)
+        .is_ok_and(|s| s.blocks_available().saturating_mul(s.fragment_size()) > bytes)
 }
 
 /// After the commit (whatever its outcome): the packages pactor verified
