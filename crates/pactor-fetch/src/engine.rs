@@ -1763,12 +1763,27 @@ fn count_reported(shared: &Shared, lease: &Lease, bytes: u64) {
     }
 }
 
+/// How long a verification waits for the last holders of an item's file to
+/// let go (they are done writing; they only have yet to drop it).
+const WRITERS_GONE_WITHIN: Duration = Duration::from_secs(2);
+
 /// Checks a complete file and moves it into place, or sends it back for
 /// another round (see `STATE.md`, "bad checksum").
 async fn verify_item(shared: Arc<Shared>, idx: usize) {
     let Ok(_slot) = shared.verify_slots.acquire().await else {
         return;
     };
+    // Every lease is back, but a worker or a resume record write may still
+    // hold the file for a moment: the check waits until nothing can write
+    // to it any more, so that the bytes checked are the bytes delivered
+    // (and a checker in another process finds no writer left).
+    let writer = shared.lock().items[idx].file.take();
+    if let Some(file) = writer {
+        let deadline = Instant::now() + WRITERS_GONE_WITHIN;
+        while Arc::strong_count(&file) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
     let (path, dest, size, sha256, io, preexisting) = {
         let s = shared.lock();
         let item = &s.items[idx];

@@ -48,6 +48,76 @@ async fn one_mirror_fetches_packages_and_signature() {
     .await;
 }
 
+/// Counts files reported done that someone still had open for writing: a
+/// read lease (`F_SETLEASE`, `F_RDLCK`) is granted only when no one has.
+#[derive(Default)]
+struct WriterProbe {
+    checked: std::sync::atomic::AtomicUsize,
+    writers_left: std::sync::atomic::AtomicUsize,
+}
+
+impl pactor_fetch::Reporter for WriterProbe {
+    fn on_item_done(&self, _item: ItemId, file: &pactor_fetch::FetchedFile) {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering::Relaxed;
+        let f = std::fs::File::open(&file.path).unwrap();
+        // SAFETY: fcntl on a descriptor owned here; no memory passed.
+        let granted = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) } == 0;
+        if granted {
+            // SAFETY: as above.
+            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+        } else {
+            self.writers_left.fetch_add(1, Relaxed);
+        }
+        self.checked.fetch_add(1, Relaxed);
+    }
+}
+
+/// A file reported done has no writer left, so that a check by another
+/// process (pactor's, of its sandboxed download process) can prove its bytes
+/// final. Given 150 small files on three mirrors of different speeds (so
+/// that requests are split and raced between them), with resume records
+/// fsynced as in a real run (a record's fsync holds the file), when each
+/// file is reported done, then no one has it open for writing any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_reported_done_has_no_writer_left() {
+    within(Duration::from_secs(60), async {
+        let sizes: Vec<usize> = (0..150).map(|i| 20_000 + i * 1_300).collect();
+        let files = Files::new(&sizes);
+        let mut urls = Vec::new();
+        let mut mirrors = Vec::new();
+        for (rate, latency) in [(20_000_000, 0), (2_000_000, 20), (300_000, 60)] {
+            let m = spawn_mirror(
+                files.map.clone(),
+                Faults {
+                    rate: Some(rate),
+                    latency: Duration::from_millis(latency),
+                    ..Faults::default()
+                },
+            )
+            .await;
+            urls.push(m.url());
+            mirrors.push(m);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let probe = Arc::new(WriterProbe::default());
+        // As in a real run: partial data and resume records fsynced.
+        let mut plan = plan(files.items(&urls), dir.path());
+        plan.options.fsync = true;
+        plan.options.fsync_interval = Duration::from_millis(20);
+        fetch_all(plan, probe.clone()).await.unwrap();
+        assert_placed(&files, dir.path());
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(probe.checked.load(Relaxed), 150);
+        assert_eq!(
+            probe.writers_left.load(Relaxed),
+            0,
+            "files reported done while still open for writing"
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
     within(Duration::from_secs(60), async {
