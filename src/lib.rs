@@ -120,9 +120,17 @@ fn run_sync(mut args: Args, pactor: config::PactorSettings) -> i32 {
         env!("CARGO_PKG_VERSION"),
         alpm::version()
     ));
+    // A download in a sandboxed process is likely: start the process now,
+    // while pacman.conf, the databases and the transaction are prepared.
+    let torrent = (args.has("torrent") || pactor.torrent_by_default) && !args.has("no-torrent");
+    let print = args.has("print") || args.has("print-format");
+    if torrent && !print && !ops::sync::is_query(&args) {
+        sandbox::prespawn_early(args.has("disable-sandbox"));
+    }
     let cfg = match config::load(&args, pactor) {
         Ok(c) => c,
         Err(e) => {
+            sandbox::discard_prespawned();
             output::error(&e.to_string());
             return 1;
         }
@@ -143,7 +151,6 @@ fn run_sync(mut args: Args, pactor: config::PactorSettings) -> i32 {
     if args.has("verbose") {
         print_verbose_header(&cfg, &targets);
     }
-    let torrent = (args.has("torrent") || cfg.pactor.torrent_by_default) && !args.has("no-torrent");
     args.targets = targets.clone();
     ops::sync::run(&args, &cfg, &targets, torrent)
 }

@@ -76,24 +76,48 @@ impl SandboxOptions {
     }
 }
 
-/// The engine child started ahead of its plan, with the user it drops to.
-static PRESPAWNED: Mutex<Option<(String, Child)>> = Mutex::new(None);
+/// The engine child started ahead of its plan, with the user it drops to
+/// (`None`: the one its plan names, [`prespawn_early`]).
+static PRESPAWNED: Mutex<Option<(Option<String>, Child)>> = Mutex::new(None);
 
-/// Starts the engine child for `opts.user` now, to wait for its plan (see
-/// the module's documentation). Does nothing without a user, when the user
-/// does not exist (the fetch then says so and runs the engine here), or
-/// when one waits already.
-pub fn prespawn(opts: &SandboxOptions) {
-    let Some(user) = &opts.user else { return };
-    if nix::unistd::User::from_name(user).ok().flatten().is_none() {
+/// Starts the engine child now, before pacman.conf is read (that is what
+/// names the user), when a sandboxed download is likely: as root, not under
+/// fakeroot, not with `--disable-sandbox`. Its start and its HTTP client
+/// then overlap pacman-conf, the databases and the transaction's prepare;
+/// the user comes with its plan. [`prespawn`] keeps it, or ends it when the
+/// configuration turns the sandbox off.
+pub fn prespawn_early(disable_flag: bool) {
+    let root = nix::unistd::getuid().is_root() && std::env::var_os("FAKEROOTKEY").is_none();
+    if !root || disable_flag {
         return;
     }
+    let mut slot = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        if let Ok(child) = spawn_child(None) {
+            *slot = Some((None, child));
+        }
+    }
+}
+
+/// Starts the engine child for `opts.user` now, to wait for its plan (see
+/// the module's documentation), unless one waits already. Without a user
+/// (no sandbox), or when the user does not exist (the fetch then says so
+/// and runs the engine here), a child started early is ended.
+pub fn prespawn(opts: &SandboxOptions) {
+    let user = opts
+        .user
+        .as_ref()
+        .filter(|u| nix::unistd::User::from_name(u).ok().flatten().is_some());
+    let Some(user) = user else {
+        discard_prespawned();
+        return;
+    };
     let mut slot = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner());
     if slot.is_some() {
         return;
     }
-    if let Ok(child) = spawn_child(user) {
-        *slot = Some((user.clone(), child));
+    if let Ok(child) = spawn_child(Some(user)) {
+        *slot = Some((Some(user.clone()), child));
     }
 }
 
@@ -116,21 +140,22 @@ fn retire(mut child: Child) {
 fn engine_child(user: &str) -> std::io::Result<Child> {
     let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
     match taken {
-        Some((u, child)) if u == user => Ok(child),
+        Some((u, child)) if u.as_deref().is_none_or(|u| u == user) => Ok(child),
         Some((_, other)) => {
             retire(other);
-            spawn_child(user)
+            spawn_child(Some(user))
         }
-        None => spawn_child(user),
+        None => spawn_child(Some(user)),
     }
 }
 
-/// pactor itself, started as the engine child for `user`.
-fn spawn_child(user: &str) -> std::io::Result<Child> {
+/// pactor itself, started as the engine child for `user` (`None`: the user
+/// its plan names).
+fn spawn_child(user: Option<&str>) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
     Command::new(&exe)
         .env_clear()
-        .env(CHILD_ENV, user)
+        .env(CHILD_ENV, user.unwrap_or(""))
         .env("LC_ALL", "C")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -188,6 +213,9 @@ pub struct WirePlan {
     max_download_rate: Option<u64>,
     #[serde(default)]
     swarm: Option<WireSwarm>,
+    /// The user a download process started before it was known drops to.
+    #[serde(default)]
+    user: Option<String>,
 }
 
 impl WirePlan {
@@ -320,10 +348,19 @@ pub(crate) fn to_wire(plan: &FetchPlan, swarm: &SwarmSettings) -> WirePlan {
             max_upload_rate: swarm.max_upload_rate,
             min_size: swarm.min_size,
         }),
+        user: None,
     }
 }
 
 pub(crate) fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
+    // Every package of a repository names the same mirrors: each parsed once.
+    let mut parsed: HashMap<String, Option<Url>> = HashMap::new();
+    let mut mirror = |m: String| {
+        parsed
+            .entry(m)
+            .or_insert_with_key(|m| Url::parse(m).ok())
+            .clone()
+    };
     let swarm = match &w.swarm {
         Some(s) => SwarmSettings {
             enabled: s.enabled,
@@ -353,11 +390,7 @@ pub(crate) fn from_wire(w: WirePlan) -> (FetchPlan, SwarmSettings) {
                 filename: i.filename,
                 size: i.size,
                 sha256: i.sha256,
-                mirrors: i
-                    .mirrors
-                    .iter()
-                    .filter_map(|m| Url::parse(m).ok())
-                    .collect(),
+                mirrors: i.mirrors.into_iter().filter_map(&mut mirror).collect(),
                 torrent: i.torrent.map(|t| match t {
                     WireTorrent::File(p) => TorrentSource::File(p),
                     WireTorrent::Urls(u) => {
@@ -495,8 +528,11 @@ fn fetch_in_child(
     let exe = std::env::current_exe()
         .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
     let mut child = engine_child(user).map_err(|e| io_err("could not start", &exe, e))?;
-    let wire = serde_json::to_vec(&to_wire(&plan, &swarm))
-        .map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
+    let wire = WirePlan {
+        user: Some(user.to_owned()),
+        ..to_wire(&plan, &swarm)
+    };
+    let wire = serde_json::to_vec(&wire).map_err(|e| FetchError::InvalidPlan(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(&wire);
     }
@@ -1182,8 +1218,15 @@ fn chown_dir(
 /// Entry point of the engine child: drop privileges, confine, run, report.
 /// Returns the exit code.
 pub fn child_main(user: &str) -> i32 {
+    // The HTTP client (the system's CA certificates) is built while the
+    // plan is awaited; the thread is gone before privileges are dropped.
+    let client = std::thread::spawn(|| {
+        pactor_fetch::prebuild_client(&Default::default(), &Default::default())
+    });
     let mut input = Vec::new();
-    if std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).is_err() {
+    let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input);
+    let _ = client.join();
+    if read.is_err() {
         return 2;
     }
     // A prespawned child whose plan never came: nothing to do.
@@ -1194,6 +1237,16 @@ pub fn child_main(user: &str) -> i32 {
         output::error("download process: invalid plan");
         return 2;
     };
+    // Started early, it learns its user from the plan.
+    let Some(user) = Some(user)
+        .filter(|u| !u.is_empty())
+        .or(wire.user.as_deref())
+    else {
+        output::error("download process: no user to drop privileges to");
+        return 2;
+    };
+    let user = user.to_owned();
+    let user = user.as_str();
     let parent = nix::unistd::getppid();
     if let Err(e) = drop_privileges(user) {
         output::error(&format!(
@@ -1217,7 +1270,8 @@ pub fn child_main(user: &str) -> i32 {
             let _ = out.flush();
         }
     }));
-    match pactor_fetch::fetch_transaction_blocking(plan, reporter, swarm) {
+    let r = pactor_fetch::fetch_transaction_blocking(plan, reporter, swarm);
+    match r {
         Ok(_) | Err(FetchError::Failed { .. }) => 0,
         Err(e) => {
             output::error(&e.to_string());

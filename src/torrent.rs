@@ -625,10 +625,15 @@ fn run_plan(dest_dir: &Path) {
     }
     let mut ready = HashMap::new();
     let mut items = Vec::new();
+    // The packages of a repository share its servers: parsed once.
+    let mut by_servers: HashMap<&[String], (Vec<PathBuf>, Vec<Url>)> = HashMap::new();
     for f in &planned {
         let sha = f.sha256.as_deref().and_then(parse_sha256);
         // libalpm tries CacheServers first; so does the engine.
-        let (local, remote) = split_mirrors(&f.servers);
+        let (local, remote) = by_servers
+            .entry(&f.servers)
+            .or_insert_with(|| split_mirrors(&f.servers))
+            .clone();
         let mut wanted = vec![(f.filename.clone(), Some(f.size), sha, ItemKind::Package)];
         if f.want_sig {
             wanted.push((
@@ -646,8 +651,10 @@ fn run_plan(dest_dir: &Path) {
             if remote.is_empty() {
                 continue;
             }
-            let torrent =
-                (kind == ItemKind::Package).then(|| lookup.source(&f.repo, &name, &f.servers));
+            // A package below TorrentMinSize never goes to the swarm: no
+            // torrent to look for (a stat and a URL per server saved each).
+            let for_swarm = kind == ItemKind::Package && size.is_some_and(|s| s >= swarm.min_size);
+            let torrent = for_swarm.then(|| lookup.source(&f.repo, &name, &f.servers));
             items.push(FetchItem {
                 filename: name,
                 size,

@@ -476,13 +476,14 @@ impl Shared {
             path: dir.clone(),
             source,
         })?;
-        // Loading the system's CA certificates takes milliseconds: it runs
-        // while the items are prepared, which takes about as long for a few
-        // hundred small packages.
-        let client = {
+        // Loading the system's CA certificates takes milliseconds: unless
+        // the client was built ahead, it is built while the items are
+        // prepared, which takes about as long for a few hundred small
+        // packages.
+        let client = http::prebuilt_client(&opts, &limits).ok_or_else(|| {
             let (opts, limits) = (opts.clone(), limits.clone());
             std::thread::spawn(move || http::build_client(&opts, &limits))
-        };
+        });
         let listing = Listing::of(&dir);
         let mut mirrors = Mirrors::default();
         let mut items = Vec::with_capacity(plan_items.len());
@@ -543,10 +544,15 @@ impl Shared {
             sched.check_item(idx, &opts, &mut emits);
             sched.initial.extend(emits);
         }
-        let client = client
-            .join()
-            .map_err(|_| FetchError::Runtime(std::io::Error::other("HTTP client: panicked")))?
-            .map_err(|e| FetchError::Runtime(std::io::Error::other(format!("HTTP client: {e}"))))?;
+        let client = match client {
+            Ok(client) => client,
+            Err(building) => building
+                .join()
+                .map_err(|_| FetchError::Runtime(std::io::Error::other("HTTP client: panicked")))?
+                .map_err(|e| {
+                    FetchError::Runtime(std::io::Error::other(format!("HTTP client: {e}")))
+                })?,
+        };
         let shared = Shared {
             limits_per_mirror: limits.max_connections_per_mirror.max(1),
             client,

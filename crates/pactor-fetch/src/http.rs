@@ -16,6 +16,43 @@ use url::Url;
 use crate::error::SourceError;
 use crate::plan::{FetchOptions, Limits};
 
+/// A client built ahead of its run ([`prebuild_client`]), with what it was
+/// built for.
+type Prebuilt = (Duration, String, usize, Client);
+
+static PREBUILT: std::sync::Mutex<Option<Prebuilt>> = std::sync::Mutex::new(None);
+
+/// Builds the client for a run with `options` and `limits` now, ahead of the
+/// run (loading the system's CA certificates takes milliseconds): a process
+/// that waits for its plan (pactor's download process) does it meanwhile.
+/// The run takes it if its options match.
+pub fn prebuild_client(options: &FetchOptions, limits: &Limits) {
+    if let Ok(client) = build_client(options, limits) {
+        let key = client_key(options, limits);
+        *PREBUILT.lock().unwrap_or_else(|e| e.into_inner()) = Some((key.0, key.1, key.2, client));
+    }
+}
+
+/// The client built ahead for these options, if any.
+pub(crate) fn prebuilt_client(options: &FetchOptions, limits: &Limits) -> Option<Client> {
+    let mut slot = PREBUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let (timeout, agent, per_mirror, _) = slot.as_ref()?;
+    let key = client_key(options, limits);
+    if (*timeout, agent.as_str(), *per_mirror) != (key.0, key.1.as_str(), key.2) {
+        return None;
+    }
+    slot.take().map(|(.., client)| client)
+}
+
+/// What [`build_client`] takes from the options.
+fn client_key(options: &FetchOptions, limits: &Limits) -> (Duration, String, usize) {
+    (
+        options.connect_timeout,
+        options.user_agent.clone(),
+        limits.max_connections_per_mirror,
+    )
+}
+
 /// Builds the client every request of a run shares (one connection pool).
 pub(crate) fn build_client(options: &FetchOptions, limits: &Limits) -> reqwest::Result<Client> {
     Client::builder()

@@ -16,6 +16,7 @@ pub use engine::{
     engine_runtime, fetch_all, fetch_all_blocking, Checked, FetchOutcome, FetchSummary, FetchedFile,
 };
 pub use error::{FetchError, FileFailure, SourceAttempt, SourceError};
+pub use http::prebuild_client;
 pub use plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
 pub use reporter::{BenchReason, ItemId, NoopReporter, Reporter, SourceKind};
 pub use url::Url;

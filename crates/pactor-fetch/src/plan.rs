@@ -182,6 +182,23 @@ impl FetchItem {
     /// The URL of this file on `mirror`: `<mirror>/<filename>`, as pacman
     /// builds it (one slash between, whatever the Server ends with).
     pub fn url_on(&self, mirror: &Url) -> Result<Url, url::ParseError> {
+        // A plain file name on a mirror without query or fragment: only the
+        // path changes, and the host is not parsed again (its IDNA mapping
+        // was most of the cost, 300 packages times every mirror). Anything
+        // else is parsed whole, as before.
+        let plain = self
+            .filename
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-:@~=".contains(&b));
+        if plain && mirror.query().is_none() && mirror.fragment().is_none() && mirror.has_host() {
+            let mut url = mirror.clone();
+            url.set_path(&format!(
+                "{}/{}",
+                mirror.path().trim_end_matches('/'),
+                self.filename
+            ));
+            return Ok(url);
+        }
         let base = mirror.as_str().trim_end_matches('/');
         Url::parse(&format!("{base}/{}", self.filename))
     }
@@ -190,6 +207,41 @@ impl FetchItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The short way to a file's URL gives exactly what parsing the joined
+    /// text gives.
+    #[test]
+    fn url_on_matches_a_full_parse() {
+        let names = [
+            "a-1-1-x86_64.pkg.tar.zst",
+            "gtk+-2:1.0_rc1-3-x86_64.pkg.tar.zst.sig",
+            "odd name%20?x#y.pkg",
+            "ünï-1-1-any.pkg.tar.xz",
+        ];
+        let bases = [
+            "http://m/core/os/x86_64",
+            "http://m/core/os/x86_64/",
+            "https://Mirror.Example:8443//arch/",
+            "http://10.0.0.2:8080",
+            "http://m/repo?key=1",
+            "https://xn--mnchen-3ya.de/a%20b/",
+        ];
+        for base in bases {
+            let base = Url::parse(base).unwrap();
+            for name in names {
+                let item = FetchItem {
+                    filename: name.into(),
+                    size: None,
+                    sha256: None,
+                    mirrors: vec![],
+                    torrent: None,
+                    kind: ItemKind::Package,
+                };
+                let full = Url::parse(&format!("{}/{name}", base.as_str().trim_end_matches('/')));
+                assert_eq!(item.url_on(&base), full, "{base} + {name}");
+            }
+        }
+    }
 
     #[test]
     fn url_joins_with_one_slash() {
