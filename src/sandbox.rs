@@ -5,16 +5,20 @@
 //! `DownloadUser` (else `nobody`), confines its writes to the download
 //! directory with Landlock where the kernel has it, and reports through a
 //! pipe. The parent re-verifies every file it is handed (size and sha256
-//! from the sync db) before anything moves towards the cache: a compromised
-//! child can waste a download, not plant a file.
+//! from the sync db) before anything moves towards the cache, with the
+//! file's bytes frozen first and only that very file moved on
+//! ([`verify_in_parent`]): a compromised child can waste a download, not
+//! plant a file, nor change one after its check.
 //!
 //! Wire format: the parent writes one JSON [`WirePlan`] to the child's
 //! stdin; the child writes one JSON [`WireEvent`] per line to its stdout.
 //!
-//! The child is started early ([`prespawn`], before the databases are
-//! loaded) and waits for its plan, so that its start (exec and the dynamic
-//! linking of libalpm's libraries, ~13 ms) overlaps pactor's own work; an
-//! empty plan (nothing to download, or the daemon took it) ends it.
+//! The child is started early ([`prespawn_early`], before pacman.conf is
+//! read; the user it drops to then comes with its plan) and waits for its
+//! plan, building its HTTP client meanwhile, so that its start (exec and
+//! the dynamic linking of libalpm's libraries, ~10 ms, and the system's CA
+//! certificates) overlaps pactor's own work; an empty plan (nothing to
+//! download, or the daemon took it) ends it.
 //!
 //! When `pactor-seed` runs, the plan goes to it instead (its control socket,
 //! `{"op":"fetch","plan":…}`), so that its warm DHT table and peers serve the
