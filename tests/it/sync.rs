@@ -54,13 +54,22 @@ fn no_download_process_outlives_pactor() {
 fn download_only_checks_each_package_once() {
     let sb = greet_sandbox(&[Fault::None]);
     let want: Vec<String> = ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec();
+    let download = |r: &Root| {
+        r.given_synced();
+        let out = r
+            .pactor(Mode::Torrent)
+            .args(["-Sw", "--debug", "--noconfirm", "hello"])
+            .run();
+        out.assert_code(0);
+        let packages: Vec<String> = r
+            .cached()
+            .into_iter()
+            .filter(|f| f.ends_with(".pkg.tar.zst"))
+            .collect();
+        (out, packages)
+    };
     let ra = sb.root("pactor");
-    ra.given_synced();
-    let a = ra
-        .pactor(Mode::Torrent)
-        .args(["-Sw", "--debug", "--noconfirm", "hello"])
-        .run();
-    a.assert_code(0);
+    let (a, cached) = download(&ra);
     a.assert_contains("checking keyring...");
     a.assert_contains("checking package integrity...");
     assert!(
@@ -68,7 +77,12 @@ fn download_only_checks_each_package_once() {
         "libalpm hashed the packages again:\n{}",
         a.all_n()
     );
-    assert_eq!(ra.cached(), want, "cache after -Sxw");
+    assert_eq!(
+        ra.cached(),
+        want,
+        "cache after -Sxw (nothing but the packages)"
+    );
+    assert_eq!(cached, want);
     for f in &want {
         assert_eq!(
             sb.served(f),
@@ -78,19 +92,8 @@ fn download_only_checks_each_package_once() {
     }
 
     let signed = sb.conf_with("pacman-sigs.conf", "SigLevel = PackageOptional\n");
-    let rb = sb.root("signatures").with_conf(signed);
-    rb.given_synced();
-    let b = rb
-        .pactor(Mode::Torrent)
-        .args(["-Sw", "--debug", "--noconfirm", "hello"])
-        .run();
-    b.assert_code(0);
+    let (b, cached) = download(&sb.root("signatures").with_conf(signed));
     b.assert_contains("checking sha256sum for");
-    let cached: Vec<String> = rb
-        .cached()
-        .into_iter()
-        .filter(|f| f.ends_with(".pkg.tar.zst"))
-        .collect();
     assert_eq!(cached, want, "cache after -Sxw with package signatures");
 }
 
