@@ -183,16 +183,18 @@ pub fn download_only(handle: &Alpm, ui: &Ui) -> bool {
         return false;
     };
     let adds = handle.trans_add();
+    let with_sha256: std::collections::HashSet<&str> = planned
+        .iter()
+        .filter(|f| f.sha256.is_some())
+        .map(|f| f.filename.as_str())
+        .collect();
     let own_check_suffices = !planned.is_empty()
         && adds.len() == planned.len()
         && adds.iter().all(|pkg| {
             let signed = pkg
                 .db()
                 .is_none_or(|db| db.siglevel().contains(alpm::SigLevel::PACKAGE));
-            !signed
-                && planned
-                    .iter()
-                    .any(|f| pkg.filename() == Some(f.filename.as_str()) && f.sha256.is_some())
+            !signed && pkg.filename().is_some_and(|f| with_sha256.contains(f))
         });
     if !own_check_suffices {
         return false;
