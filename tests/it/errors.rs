@@ -1,6 +1,7 @@
 //! Failures with pacman's words and exit codes: a held database lock, a
 //! broken pacman.conf, an unknown option, a missing target, no reachable
-//! mirror. Each runs plain and with `-x`, compared with the reference pacman.
+//! mirror. Each runs plain and with `-x`, compared with the reference pacman;
+//! a full disk under `-x`'s download directory with `-x` alone.
 
 use crate::support::*;
 
@@ -89,4 +90,108 @@ fn every_mirror_dead(mode: Mode) {
     a.assert_code(1);
     a.assert_contains("error: failed to synchronize all databases");
     assert!(ra.local().is_empty());
+}
+
+/// Given a download directory on a file system too small for the packages
+/// (a 4 MiB tmpfs over pactor's state directory, in a private mount
+/// namespace; two 6 MiB packages), when `-Sxw bigone bigtwo`, then pactor
+/// fails with pacman's words and the system's reason, and nothing partial
+/// lands in the cache; once there is room again (the same tmpfs, grown),
+/// the same command completes both packages.
+#[test]
+fn full_disk_fails_cleanly_then_recovers() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return;
+    }
+    // SAFETY: unshare and mount take flags and C strings only; they change
+    // this test process's own mount namespace.
+    unsafe {
+        assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare(CLONE_NEWNS)");
+        let none = std::ptr::null();
+        let root = c"/".as_ptr();
+        assert_eq!(
+            libc::mount(
+                none,
+                root,
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                none.cast()
+            ),
+            0,
+            "make / private"
+        );
+    }
+    let sb = Sandbox::builder()
+        .mirrors(&[Fault::None, Fault::None])
+        .repo("big", &big_set())
+        .build();
+    let r = sb.root("pactor");
+    r.given_synced();
+    std::fs::create_dir_all(r.statedir()).unwrap();
+    let tmpfs = |opts: &str, flags: libc::c_ulong| {
+        let dir = std::ffi::CString::new(r.statedir().to_str().unwrap()).unwrap();
+        let data = std::ffi::CString::new(opts).unwrap();
+        // SAFETY: as above; all strings live across the call.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                dir.as_ptr(),
+                c"tmpfs".as_ptr(),
+                flags,
+                data.as_ptr().cast(),
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "mount tmpfs {opts}: {}",
+            std::io::Error::last_os_error()
+        );
+    };
+    tmpfs("size=4m,mode=755", 0);
+    // Unmounted before the sandbox is removed (dropped first), so that no
+    // directory stays behind busy.
+    let _unmount = Unmount(r.statedir());
+
+    let a = r
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "bigone", "bigtwo"])
+        .run();
+    a.assert_code(1);
+    a.assert_contains("error: failed retrieving file 'bigone-1.0-1-any.pkg.tar.zst'");
+    a.assert_contains("No space left on device");
+    a.assert_contains("error: failed to commit transaction");
+    for f in r.cached() {
+        assert!(
+            !f.starts_with("big"),
+            "{f} is in the cache after a failed download\n{a}"
+        );
+    }
+
+    tmpfs("size=64m", libc::MS_REMOUNT);
+    let b = r
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "bigone", "bigtwo"])
+        .run();
+    b.assert_code(0);
+    for f in big_files() {
+        assert_eq!(
+            std::fs::read(r.cachedir().join(&f)).ok(),
+            std::fs::read(sb.repo_dir("big").join(&f)).ok(),
+            "{f} missing from the cache or different once there was room\n{b}"
+        );
+    }
+}
+
+/// Unmounts its directory when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if let Ok(dir) = std::ffi::CString::new(self.0.to_string_lossy().as_bytes()) {
+            // SAFETY: a C string that lives across the call.
+            unsafe { libc::umount2(dir.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
 }
