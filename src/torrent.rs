@@ -99,6 +99,8 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
         ..Default::default()
     };
     let bars = ui.borrow().bars.enabled();
+    // The engine draws the bars of the packages and their total.
+    ui.borrow_mut().engine_downloads = true;
     RUN.with(|r| {
         *r.borrow_mut() = Some(Run {
             download_dir,
@@ -206,7 +208,7 @@ pub fn download_only(handle: &Alpm, ui: &Ui) -> bool {
     if handle.check_space() && !has_room(&cachedir, total) {
         return false;
     }
-    callbacks::retrieve_start(ui, planned.len(), total);
+    callbacks::retrieve_start(ui);
     run_plan(&cachedir);
     callbacks::retrieve_done(ui);
     if crate::signals::interrupted() {

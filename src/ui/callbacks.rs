@@ -42,6 +42,9 @@ pub struct UiState {
     /// ":: Retrieving packages..." was said already (by pactor, ahead of
     /// the commit); libalpm's own retrieve start does not say it again.
     retrieve_announced: bool,
+    /// pactor's engine downloads the packages (`-x`) and draws its own
+    /// bars and total: libalpm's total line is not drawn beside them.
+    pub engine_downloads: bool,
     prev_percent: i32,
     prev_current: usize,
 }
@@ -66,6 +69,7 @@ impl UiState {
             held: Vec::new(),
             bars: DownloadBars::new(!noprogressbar),
             retrieve_announced: false,
+            engine_downloads: false,
             prev_percent: -1,
             prev_current: 0,
         }
@@ -256,7 +260,9 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
                 output::colon("Retrieving packages...\n");
             }
             s.on_progress = true;
-            s.bars.start_total(r.num(), r.total_size());
+            if !s.engine_downloads {
+                s.bars.start_total(r.num(), r.total_size());
+            }
         }
         Event::DiskSpaceStart if s.noprogressbar => {
             output::print("checking available disk space...\n")
@@ -293,9 +299,9 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
 const KEYRING_LINE: &str = "checking keyring...\n";
 const INTEGRITY_LINE: &str = "checking package integrity...\n";
 
-/// pacman's ":: Retrieving packages..." and the total bar, for a download
-/// pactor starts ahead of libalpm's commit (`-Sw -x`).
-pub fn retrieve_start(ui: &Ui, num: usize, total_size: u64) {
+/// pacman's ":: Retrieving packages...", for a download pactor starts
+/// ahead of libalpm's commit (`-Sw -x`; the engine draws the bars).
+pub fn retrieve_start(ui: &Ui) {
     let mut s = ui.borrow_mut();
     if s.print {
         return;
@@ -303,8 +309,6 @@ pub fn retrieve_start(ui: &Ui, num: usize, total_size: u64) {
     output::colon("Retrieving packages...\n");
     s.retrieve_announced = true;
     s.on_progress = true;
-    s.bars
-        .start_total(num, i64::try_from(total_size).unwrap_or(i64::MAX));
 }
 
 /// The end of [`retrieve_start`]'s download.
