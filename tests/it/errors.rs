@@ -170,18 +170,7 @@ fn full_disk_fails_cleanly_then_recovers() {
     }
 
     tmpfs("size=64m", libc::MS_REMOUNT);
-    let b = r
-        .pactor(Mode::Torrent)
-        .args(["-Sw", "--noconfirm", "bigone", "bigtwo"])
-        .run();
-    b.assert_code(0);
-    for f in big_files() {
-        assert_eq!(
-            std::fs::read(r.cachedir().join(&f)).ok(),
-            std::fs::read(sb.repo_dir("big").join(&f)).ok(),
-            "{f} missing from the cache or different once there was room\n{b}"
-        );
-    }
+    download_big(&sb, &r, "once there was room");
 }
 
 /// Unmounts its directory when dropped.

@@ -92,6 +92,25 @@ pub fn big_bytes(sb: &Sandbox) -> u64 {
         .sum()
 }
 
+/// Runs `pactor -Sw --noconfirm bigone bigtwo -x` on `r` to the end: it
+/// exits 0 with both packages in the cache as in `sb`'s repo `big`
+/// (`after` says when, in the failure message).
+pub fn download_big(sb: &Sandbox, r: &Root, after: &str) -> Outcome {
+    let out = r
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "bigone", "bigtwo"])
+        .run();
+    out.assert_code(0);
+    for f in big_files() {
+        assert_eq!(
+            std::fs::read(r.cachedir().join(&f)).ok(),
+            std::fs::read(sb.repo_dir("big").join(&f)).ok(),
+            "{f} missing from the cache or different {after}\n{out}"
+        );
+    }
+    out
+}
+
 /// Starts `pactor <op> --noconfirm bigone bigtwo` on `r` in a process group
 /// of its own (a SIGINT to the group is a terminal's Ctrl-C), with a clean
 /// environment and its output piped.
