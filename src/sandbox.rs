@@ -64,7 +64,7 @@ impl SandboxOptions {
     /// Not under fakeroot (pacman's test suite): there "root" is pretend and
     /// a child could not change user.
     pub fn for_config(cfg: &crate::config::Config, disable_flag: bool) -> Self {
-        let root = nix::unistd::getuid().is_root() && std::env::var_os("FAKEROOTKEY").is_none();
+        let root = real_root();
         let disabled = disable_flag || cfg.pacman.disable_sandbox;
         let user = (root && !disabled).then(|| {
             cfg.pacman
@@ -80,6 +80,12 @@ impl SandboxOptions {
     }
 }
 
+/// Root, and not under fakeroot (pacman's test suite): there "root" is
+/// pretend and a child could not change user.
+fn real_root() -> bool {
+    nix::unistd::getuid().is_root() && std::env::var_os("FAKEROOTKEY").is_none()
+}
+
 /// The engine child started ahead of its plan, with the user it drops to
 /// (`None`: the one its plan names, [`prespawn_early`]).
 static PRESPAWNED: Mutex<Option<(Option<String>, Child)>> = Mutex::new(None);
@@ -91,8 +97,7 @@ static PRESPAWNED: Mutex<Option<(Option<String>, Child)>> = Mutex::new(None);
 /// the user comes with its plan. [`prespawn`] keeps it, or ends it when the
 /// configuration turns the sandbox off.
 pub fn prespawn_early(disable_flag: bool) {
-    let root = nix::unistd::getuid().is_root() && std::env::var_os("FAKEROOTKEY").is_none();
-    if !root || disable_flag {
+    if !real_root() || disable_flag {
         return;
     }
     let mut slot = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner());
@@ -1112,26 +1117,14 @@ impl Reporter for Takeover {
 /// unfrozen: still right at the time, but the bytes could yet change, and
 /// the caller keeps libalpm's own check after the download.
 fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<(u64, Checked), String> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| output::strerror(&e))?;
-    let meta = file.metadata().map_err(|e| output::strerror(&e))?;
-    if !meta.file_type().is_file() {
-        return Err("not a regular file".into());
-    }
+    use std::os::unix::fs::MetadataExt;
+    let (file, meta) = open_regular(path).map_err(|e| output::strerror(&e))?;
     if let Some(size) = item.size {
         if meta.len() != size {
             return Err(format!("size {} instead of {size}", meta.len()));
         }
     }
-    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-    let owned = std::os::unix::fs::fchown(&file, Some(uid.as_raw()), Some(gid.as_raw()))
-        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)))
-        .is_ok();
-    let frozen = owned && no_writer_left(&file);
+    let frozen = make_own(&file).is_ok() && pactor_fetch::verify::no_writer_left(&file);
     if let Some(want) = item.sha256 {
         let got = pactor_fetch::verify::sha256_of(&mut &file).map_err(|e| output::strerror(&e))?;
         if got != want {
@@ -1146,19 +1139,30 @@ fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<(u64, Checked), Str
     Ok((meta.len(), checked))
 }
 
-/// Whether no one has `file` open for writing: a read lease is granted
-/// only then (`F_SETLEASE`, `F_RDLCK`; it counts descriptors and shared
-/// writable mappings of every process), and is given back at once.
-fn no_writer_left(file: &std::fs::File) -> bool {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this function borrows; no memory passed.
-    let granted = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) } == 0;
-    if granted {
-        // SAFETY: as above.
-        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+/// Opens a file another process left for pactor (the download process,
+/// pactor-seed, which may be hostile) without following a link and without
+/// blocking on a pipe; it must be a regular file.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
     }
-    granted
+    Ok((file, meta))
+}
+
+/// Makes an [`open_regular`] file this process's, mode 0644 (like every
+/// file libalpm downloads), through its descriptor: root would otherwise
+/// change the owner and mode of whatever a link put under its name names.
+pub(crate) fn make_own(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    std::os::unix::fs::fchown(file, Some(uid.as_raw()), Some(gid.as_raw()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
 }
 
 /// Gives `dir` and everything below it to `uid`:`gid`. The tree holds what
@@ -1242,15 +1246,15 @@ pub fn child_main(user: &str) -> i32 {
         return 2;
     };
     // Started early, it learns its user from the plan.
-    let Some(user) = Some(user)
-        .filter(|u| !u.is_empty())
-        .or(wire.user.as_deref())
-    else {
+    let named = if user.is_empty() {
+        wire.user.clone()
+    } else {
+        Some(user.to_owned())
+    };
+    let Some(user) = named.as_deref() else {
         output::error("download process: no user to drop privileges to");
         return 2;
     };
-    let user = user.to_owned();
-    let user = user.as_str();
     let parent = nix::unistd::getppid();
     if let Err(e) = drop_privileges(user) {
         output::error(&format!(

@@ -450,23 +450,14 @@ fn is_planned(filename: &str) -> bool {
 /// that same file. A file pactor checked in place (`checked`) must be the
 /// very file it checked: another put under its name since is refused.
 fn place(from: &Path, to: &Path, checked: Option<Checked>) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(from)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (file, meta) = crate::sandbox::open_regular(from)?;
     if checked.is_some_and(|c| (c.dev, c.ino) != (meta.dev(), meta.ino())) {
         return Err(std::io::Error::other(
             "the file was replaced after it was checked",
         ));
     }
-    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-    let _ = std::os::unix::fs::fchown(&file, Some(uid.as_raw()), Some(gid.as_raw()));
-    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
+    let _ = crate::sandbox::make_own(&file);
     match std::fs::rename(from, to) {
         Ok(()) => {
             let arrived = std::fs::symlink_metadata(to)?;

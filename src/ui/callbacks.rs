@@ -257,7 +257,7 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
         Event::RetrieveStart => s.on_progress = true,
         Event::PkgRetrieveStart(r) => {
             if !std::mem::take(&mut s.retrieve_announced) {
-                output::colon("Retrieving packages...\n");
+                output::colon(RETRIEVE_LINE);
             }
             s.on_progress = true;
             if !s.engine_downloads {
@@ -296,6 +296,7 @@ fn on_event(event: AnyEvent, ui: &mut Ui) {
     }
 }
 
+const RETRIEVE_LINE: &str = "Retrieving packages...\n";
 const KEYRING_LINE: &str = "checking keyring...\n";
 const INTEGRITY_LINE: &str = "checking package integrity...\n";
 
@@ -306,7 +307,7 @@ pub fn retrieve_start(ui: &Ui) {
     if s.print {
         return;
     }
-    output::colon("Retrieving packages...\n");
+    output::colon(RETRIEVE_LINE);
     s.retrieve_announced = true;
     s.on_progress = true;
 }

@@ -16,9 +16,12 @@ use url::Url;
 use crate::error::SourceError;
 use crate::plan::{FetchOptions, Limits};
 
+/// What [`build_client`] takes from the options.
+type ClientKey = (Duration, String, usize);
+
 /// A client built ahead of its run ([`prebuild_client`]), with what it was
 /// built for.
-type Prebuilt = (Duration, String, usize, Client);
+type Prebuilt = (ClientKey, Client);
 
 static PREBUILT: std::sync::Mutex<Option<Prebuilt>> = std::sync::Mutex::new(None);
 
@@ -28,24 +31,21 @@ static PREBUILT: std::sync::Mutex<Option<Prebuilt>> = std::sync::Mutex::new(None
 /// The run takes it if its options match.
 pub fn prebuild_client(options: &FetchOptions, limits: &Limits) {
     if let Ok(client) = build_client(options, limits) {
-        let key = client_key(options, limits);
-        *PREBUILT.lock().unwrap_or_else(|e| e.into_inner()) = Some((key.0, key.1, key.2, client));
+        *PREBUILT.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((client_key(options, limits), client));
     }
 }
 
 /// The client built ahead for these options, if any.
 pub(crate) fn prebuilt_client(options: &FetchOptions, limits: &Limits) -> Option<Client> {
     let mut slot = PREBUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let (timeout, agent, per_mirror, _) = slot.as_ref()?;
-    let key = client_key(options, limits);
-    if (*timeout, agent.as_str(), *per_mirror) != (key.0, key.1.as_str(), key.2) {
+    if slot.as_ref()?.0 != client_key(options, limits) {
         return None;
     }
-    slot.take().map(|(.., client)| client)
+    slot.take().map(|(_, client)| client)
 }
 
-/// What [`build_client`] takes from the options.
-fn client_key(options: &FetchOptions, limits: &Limits) -> (Duration, String, usize) {
+fn client_key(options: &FetchOptions, limits: &Limits) -> ClientKey {
     (
         options.connect_timeout,
         options.user_agent.clone(),

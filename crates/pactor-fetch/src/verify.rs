@@ -54,6 +54,23 @@ pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     sha256_of(&mut fs_err::File::open(path)?)
 }
 
+/// Whether no one has `file` open for writing: a read lease is granted
+/// only then (`F_SETLEASE`, `F_RDLCK`; it counts the descriptors and the
+/// shared writable mappings of every process), and is given back at once.
+/// `file` must be open for reading only, and owned by this process's user
+/// (or the process may take leases).
+pub fn no_writer_left(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function borrows; no memory passed.
+    let granted = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) } == 0;
+    if granted {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+    }
+    granted
+}
+
 /// sha256 of everything `reader` gives, read in large blocks (blocking,
 /// like [`sha256_file`]).
 pub fn sha256_of(reader: &mut impl Read) -> io::Result<[u8; 32]> {

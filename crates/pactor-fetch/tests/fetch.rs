@@ -48,8 +48,8 @@ async fn one_mirror_fetches_packages_and_signature() {
     .await;
 }
 
-/// Counts files reported done that someone still had open for writing: a
-/// read lease (`F_SETLEASE`, `F_RDLCK`) is granted only when no one has.
+/// Counts files reported done that someone still had open for writing
+/// ([`pactor_fetch::verify::no_writer_left`], what pactor's check uses).
 #[derive(Default)]
 struct WriterProbe {
     checked: std::sync::atomic::AtomicUsize,
@@ -58,15 +58,9 @@ struct WriterProbe {
 
 impl pactor_fetch::Reporter for WriterProbe {
     fn on_item_done(&self, _item: ItemId, file: &pactor_fetch::FetchedFile) {
-        use std::os::fd::AsRawFd;
         use std::sync::atomic::Ordering::Relaxed;
         let f = std::fs::File::open(&file.path).unwrap();
-        // SAFETY: fcntl on a descriptor owned here; no memory passed.
-        let granted = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) } == 0;
-        if granted {
-            // SAFETY: as above.
-            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-        } else {
+        if !pactor_fetch::verify::no_writer_left(&f) {
             self.writers_left.fetch_add(1, Relaxed);
         }
         self.checked.fetch_add(1, Relaxed);
