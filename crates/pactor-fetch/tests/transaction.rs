@@ -750,7 +750,9 @@ async fn limited_rate(files: &[(&str, &bytes::Bytes, bool)], limit: u64) -> f64 
 
 /// The limit holds for the swarm alone, and each half alone gets close to
 /// it. (librqbit's own limiter starts with a full second's worth of tokens:
-/// with it alone, 8 MB came at 1.9 times the limit.)
+/// with it alone, 8 MB came at 1.9 times the limit. While the bridges paid
+/// for whole chunks, also past a split request's end, the swarm half came
+/// at 0.81-0.97 of the limit; since, 0.95-0.99.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_alone_and_http_alone_keep_to_the_download_limit() {
     const LIMIT: u64 = 4_000_000;
@@ -760,7 +762,7 @@ async fn swarm_alone_and_http_alone_keep_to_the_download_limit() {
     let l = LIMIT as f64;
     assert!(swarm <= 1.15 * l, "swarm: {swarm:.0} B/s, limit {LIMIT}");
     assert!(http <= 1.15 * l, "HTTP: {http:.0} B/s, limit {LIMIT}");
-    assert!(swarm >= 0.85 * l, "swarm: {swarm:.0} B/s, limit {LIMIT}");
+    assert!(swarm >= 0.88 * l, "swarm: {swarm:.0} B/s, limit {LIMIT}");
     assert!(http >= 0.85 * l, "HTTP: {http:.0} B/s, limit {LIMIT}");
 }
 
