@@ -42,7 +42,9 @@
 # PACTOR_BENCH_NO_TORRENTS=1 makes no torrents in the four mirror scenarios
 # (pactor -x then runs on its multi-mirror HTTP engine alone);
 # PACTOR_BENCH_DEBUG=1 runs pactor with --debug (a line per file downloaded,
-# with its time and sources, in the logs kept by --keep).
+# with its time and sources, in the logs kept by --keep);
+# PACTOR_BENCH_ACCESS_LOG=1 makes the nginx mirrors log every request
+# (connection, status, bytes sent, range) to nginx<N>/access.log.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -196,14 +198,18 @@ shape() { # mirror MB/s: the mirror's total upload (tbf) plus 30 ms (netem)
 DELAY=unset
 
 start_nginx() { # mirror tree
-    local i="$1" d="$SB/nginx$1"
+    local i="$1" d="$SB/nginx$1" access="access_log off;"
     mkdir -p "$d/tmp"
+    if [[ -n ${PACTOR_BENCH_ACCESS_LOG:-} ]]; then
+        access="log_format pb '\$connection \$status \$bytes_sent \$body_bytes_sent \$request_time \$http_range \$request_uri';"
+        access+=" access_log $d/access.log pb;"
+    fi
     cat >"$d/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1;
 pid $d/nginx.pid; error_log $d/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log off; sendfile on; keepalive_requests 10000;
+    $access sendfile on; keepalive_requests 10000;
     client_body_temp_path $d/tmp/b; proxy_temp_path $d/tmp/p;
     fastcgi_temp_path $d/tmp/f; uwsgi_temp_path $d/tmp/u; scgi_temp_path $d/tmp/s;
     default_type application/octet-stream;
