@@ -1193,6 +1193,11 @@ impl Sched {
             .rate_per_connection()
             .filter(|_| !self.limit_reached());
         let latency = self.mirrors.get(m).latency.unwrap_or(DEFAULT_LATENCY);
+        // An idle worker is not an idle link: while this mirror's other
+        // connections still fetch, a race's copy of another mirror's bytes
+        // takes its share from them, and the bytes are fetched twice. In
+        // small300 such races fetched 0.56 MB (1.6%) again.
+        let link_busy = self.mirrors.get(m).active > 0;
         // What racing saves: the owner's expected time to its end, less
         // this mirror's for the whole block the owner is in.
         let end_game_gain = |l: &Lease| -> f64 {
@@ -1219,6 +1224,8 @@ impl Sched {
                 let idle = now_ms.saturating_sub(l.last_progress.load(Ordering::Relaxed));
                 let gain = if idle >= race_after {
                     f64::INFINITY
+                } else if link_busy {
+                    0.0
                 } else {
                     end_game_gain(l)
                 };

@@ -673,6 +673,49 @@ async fn crawling_requests_at_the_end_are_raced_by_an_idle_faster_mirror() {
     .await;
 }
 
+/// An idle worker is not an idle link: while a mirror's other connections
+/// still fetch, its free one does not race another mirror's request (the
+/// copy would take its share of the same link and fetch the bytes twice).
+/// Many one-block files on two capped mirrors: the end game races little.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_mirrors_do_not_race_for_the_end_game() {
+    within(Duration::from_secs(60), async {
+        let files = Files::new(&[40_000; 120]);
+        let total = 40_000 * 120;
+        let a = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(2_000_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let b = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(1_000_000),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        fetch_all(
+            plan(files.items(&[a.url(), b.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        let sent = a.sent() + b.sent();
+        eprintln!("sent {sent} for {total}");
+        assert!(
+            sent <= total + 5 * 40_000,
+            "the mirrors sent {sent} bytes for {total}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_falls_through_to_the_next_mirror() {
     within(Duration::from_secs(20), async {
