@@ -54,26 +54,31 @@ pub struct Mirror {
     log: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// A dead mirror's port, held.
+    _refuser: Option<std::os::fd::OwnedFd>,
 }
 
 impl Mirror {
     /// Serve `root` (the directory holding `$repo/os/$arch/`).
     pub fn start(root: &Path, fault: Fault) -> Mirror {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         if fault == Fault::Dead {
-            // The port was free a moment ago and nothing listens any more.
-            drop(listener);
+            // Bound but never listening, for as long as the mirror lives:
+            // connections are refused, and no other test's server can take
+            // the port meanwhile (as it could a port merely found free).
+            let (refuser, addr) = refusing_port();
             return Mirror {
                 addr,
                 fault,
                 log,
                 stop,
                 thread: None,
+                _refuser: Some(refuser),
             };
         }
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let root = root.to_path_buf();
         let (log2, stop2) = (log.clone(), stop.clone());
@@ -83,6 +88,7 @@ impl Mirror {
             fault,
             log,
             stop,
+            _refuser: None,
             thread: Some(thread),
         }
     }
@@ -441,4 +447,26 @@ fn http_dates_round_trip() {
     for t in [0, 951_782_400, 1_700_000_000, 4_102_444_800] {
         assert_eq!(parse_http_date(&http_date(t)), Some(t));
     }
+}
+
+/// A socket bound to a free port on 127.0.0.1 that never listens: a
+/// connection to it is refused for as long as the socket lives.
+fn refusing_port() -> (std::os::fd::OwnedFd, SocketAddr) {
+    use nix::sys::socket::{
+        bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
+    };
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).expect("bind 127.0.0.1:0");
+    let local: SockaddrIn = getsockname(fd.as_raw_fd()).expect("getsockname");
+    (
+        fd,
+        SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, local.port())),
+    )
 }

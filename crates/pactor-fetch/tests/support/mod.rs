@@ -227,12 +227,46 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
     builder.body(Body::from_stream(stream)).unwrap()
 }
 
-/// A URL on a port nobody listens on (connection refused).
+/// A URL on a port nobody listens on (connection refused). The port stays
+/// bound, never listening, for the rest of the test binary: a port merely
+/// found free a moment ago could be taken meanwhile by another test's
+/// server, and the dead mirror would answer.
 pub fn dead_url() -> Url {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    static HELD: std::sync::Mutex<Vec<std::os::fd::OwnedFd>> = std::sync::Mutex::new(Vec::new());
+    let (fd, addr) = refusing_port();
+    HELD.lock().unwrap().push(fd);
     Url::parse(&format!("http://{addr}/repo/os/x86_64")).unwrap()
+}
+
+/// A socket bound to a free port on 127.0.0.1 that never listens: a
+/// connection to it is refused for as long as the socket lives.
+pub fn refusing_port() -> (std::os::fd::OwnedFd, std::net::SocketAddr) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor owned from here on and
+    // on local, correctly sized address structures.
+    unsafe {
+        let raw = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
+        let fd = std::os::fd::OwnedFd::from_raw_fd(raw);
+        let mut sin: libc::sockaddr_in = std::mem::zeroed();
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let ptr = &mut sin as *mut libc::sockaddr_in as *mut libc::sockaddr;
+        assert_eq!(
+            libc::bind(raw, ptr, len),
+            0,
+            "bind: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut got = len;
+        assert_eq!(libc::getsockname(raw, ptr, &mut got), 0);
+        let port = u16::from_be(sin.sin_port);
+        (
+            fd,
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
+        )
+    }
 }
 
 /// A server that accepts connections and never answers.
