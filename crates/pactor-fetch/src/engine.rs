@@ -1275,7 +1275,11 @@ impl Sched {
                         f
                     }
                     Err(e) => {
-                        item.note = Some(format!("cannot write {}: {e}", item.part.display()));
+                        item.note = Some(format!(
+                            "cannot write {}: {}",
+                            item.part.display(),
+                            crate::error::os_text(&e)
+                        ));
                         // No source can help with a local error.
                         for s in &item.sources {
                             item.per_source.entry(s.mirror).or_default().gave_up = true;
@@ -1733,7 +1737,7 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
         // Positioned writes to the page cache take microseconds; a trip
         // through spawn_blocking per chunk would cost more than it saves.
         if let Err(e) = lease.file.write_all_at(&data[..n as usize], pos) {
-            break Err(SourceError::Write(e.to_string()));
+            break Err(SourceError::Write(crate::error::os_text(&e)));
         }
         pos += n;
         lease.pos.store(pos, Ordering::Release);

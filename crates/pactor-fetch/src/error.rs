@@ -137,6 +137,18 @@ pub enum SourceError {
     Write(String),
 }
 
+/// An I/O error in pacman's words: the system's message alone, without
+/// Rust's " (os error N)" after it ("No space left on device").
+pub fn os_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map_or_else(|| text.clone(), str::to_owned),
+        None => text,
+    }
+}
+
 impl SourceError {
     /// Whether this error says the file is not (or not in this version) on
     /// the mirror, as opposed to the mirror being broken.
@@ -178,5 +190,14 @@ mod tests {
             "failed retrieving file 'a.pkg.tar.zst' from http://one/a.pkg.tar.zst (HTTP 404), \
              http://two/a.pkg.tar.zst (connection failed: refused)"
         );
+    }
+
+    #[test]
+    fn os_errors_read_like_pacman_s() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(full.to_string().ends_with("(os error 28)"), "{full}");
+        assert_eq!(os_text(&full), "No space left on device");
+        let other = std::io::Error::other("short read");
+        assert_eq!(os_text(&other), "short read");
     }
 }
