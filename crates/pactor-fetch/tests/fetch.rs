@@ -116,14 +116,7 @@ async fn a_file_reported_done_has_no_writer_left() {
 async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
     within(Duration::from_secs(60), async {
         let files = Files::new(&[12 * MIB, 3 * MIB, 200_000, 50_000]).with_sig();
-        let good = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(20_000_000),
-                ..Faults::default()
-            },
-        )
-        .await;
+        let good = capped_mirror(&files, 20_000_000).await;
         let stalls = spawn_mirror(
             files.map.clone(),
             Faults {
@@ -226,14 +219,7 @@ async fn corrupt_mirror_is_detected_and_avoided() {
             },
         )
         .await;
-        let good = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(30_000_000),
-                ..Faults::default()
-            },
-        )
-        .await;
+        let good = capped_mirror(&files, 30_000_000).await;
         let dir = tempfile::tempdir().unwrap();
         let reporter = Arc::new(CollectingReporter::default());
         fetch_all(
@@ -355,22 +341,8 @@ async fn mirror_without_range_support_still_serves() {
 async fn slow_mirror_is_benched_and_fast_ones_carry_the_load() {
     within(Duration::from_secs(60), async {
         let files = Files::new(&[20 * MIB]);
-        let slow = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(200_000),
-                ..Faults::default()
-            },
-        )
-        .await;
-        let fast = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(20_000_000),
-                ..Faults::default()
-            },
-        )
-        .await;
+        let slow = capped_mirror(&files, 200_000).await;
+        let fast = capped_mirror(&files, 20_000_000).await;
         let baseline = timed_run(&files, &[fast.url()]).await;
         let dir = tempfile::tempdir().unwrap();
         let reporter = Arc::new(CollectingReporter::default());
@@ -634,22 +606,8 @@ async fn crawling_requests_at_the_end_are_raced_by_an_idle_faster_mirror() {
     within(Duration::from_secs(60), async {
         // Each file is one block: a request for it cannot be split.
         let files = Files::new(&[40_000; 24]);
-        let crawler = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(30_000),
-                ..Faults::default()
-            },
-        )
-        .await;
-        let fast = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(4_000_000),
-                ..Faults::default()
-            },
-        )
-        .await;
+        let crawler = capped_mirror(&files, 30_000).await;
+        let fast = capped_mirror(&files, 4_000_000).await;
         let baseline = timed_run(&files, &[fast.url()]).await;
         let dir = tempfile::tempdir().unwrap();
         let mut plan = plan(files.items(&[crawler.url(), fast.url()]), dir.path());
@@ -682,22 +640,8 @@ async fn busy_mirrors_do_not_race_for_the_end_game() {
     within(Duration::from_secs(60), async {
         let files = Files::new(&[40_000; 120]);
         let total = 40_000 * 120;
-        let a = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(2_000_000),
-                ..Faults::default()
-            },
-        )
-        .await;
-        let b = spawn_mirror(
-            files.map.clone(),
-            Faults {
-                rate: Some(1_000_000),
-                ..Faults::default()
-            },
-        )
-        .await;
+        let a = capped_mirror(&files, 2_000_000).await;
+        let b = capped_mirror(&files, 1_000_000).await;
         let dir = tempfile::tempdir().unwrap();
         fetch_all(
             plan(files.items(&[a.url(), b.url()]), dir.path()),

@@ -227,6 +227,18 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
     builder.body(Body::from_stream(stream)).unwrap()
 }
 
+/// A mirror of `files` whose whole sending rate is capped at `rate` B/s.
+pub async fn capped_mirror(files: &Files, rate: u64) -> Mirror {
+    spawn_mirror(
+        files.map.clone(),
+        Faults {
+            rate: Some(rate),
+            ..Faults::default()
+        },
+    )
+    .await
+}
+
 /// A URL on a port nobody listens on (connection refused). The port stays
 /// bound, never listening, for the rest of the test binary: a port merely
 /// found free a moment ago could be taken meanwhile by another test's
