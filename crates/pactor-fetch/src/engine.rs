@@ -1656,9 +1656,6 @@ const MIN_GAIN: f64 = 0.02;
 /// A mirror's request latency before its first answer, in seconds.
 const DEFAULT_LATENCY: f64 = 0.05;
 
-/// `Lease::last_progress` while the lease waits in the rate limiter.
-const IN_LIMITER: u64 = u64::MAX;
-
 /// Carries out one lease: one request, its body written at its offsets.
 async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError> {
     let opts = &shared.opts;
@@ -1719,12 +1716,9 @@ async fn transfer(shared: &Arc<Shared>, lease: &Lease) -> Result<(), SourceError
             // limit.
             let used =
                 (data.len() as u64).min(lease.end.load(Ordering::Acquire).saturating_sub(pos));
-            // Time spent in our own limiter is not the mirror stalling.
-            lease.last_progress.store(IN_LIMITER, Ordering::Relaxed);
-            limiter.consume(skipped + used).await;
-            lease
-                .last_progress
-                .store(shared.now_ms(), Ordering::Relaxed);
+            limiter
+                .consume_marked(skipped + used, &lease.last_progress, || shared.now_ms())
+                .await;
         }
         let end = lease.end.load(Ordering::Acquire);
         if pos >= end {

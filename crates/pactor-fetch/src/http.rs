@@ -5,6 +5,7 @@
 //! timeout cannot tell "this mirror stalled while others flow" from "the
 //! network is down", so the scheduler's monitor judges stalls instead.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -197,6 +198,11 @@ pub(crate) fn describe(err: reqwest::Error) -> SourceError {
     }
 }
 
+/// A request's last-progress time (ms) while it waits in the download
+/// limiter ([`RateLimiter::consume_marked`]): later than any clock reading,
+/// so never counted as silence.
+pub(crate) const IN_LIMITER: u64 = u64::MAX;
+
 /// A token bucket shared by every connection of a run (in a `-x`
 /// transaction also by the swarm's webseed bridges). Bytes are paid for
 /// after they arrive: a connection that overdraws sleeps until the bucket is
@@ -224,6 +230,16 @@ impl RateLimiter {
     /// The limit, bytes/s.
     pub fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// [`RateLimiter::consume`] for a request whose last sign of life (in
+    /// ms, on the caller's clock) is kept in `last`: it reads [`IN_LIMITER`]
+    /// while the request waits here, since time in our own limiter is not
+    /// the mirror stalling, and `now()` once it may read on.
+    pub async fn consume_marked(&self, bytes: u64, last: &AtomicU64, now: impl Fn() -> u64) {
+        last.store(IN_LIMITER, Ordering::Release);
+        self.consume(bytes).await;
+        last.store(now(), Ordering::Release);
     }
 
     /// Pays for `bytes`, sleeping if the bucket is overdrawn.

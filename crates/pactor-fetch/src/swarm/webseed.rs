@@ -341,10 +341,6 @@ const MIN_PACED_BYTES: u64 = 64 * 1024;
 /// Taking over part of a request must save at least this many seconds.
 const MIN_GAIN: f64 = 0.02;
 
-/// [`Flight::last_byte_ms`] while the request waits for the download
-/// limiter: never silent.
-const IN_LIMITER: u64 = u64::MAX;
-
 /// Most bytes of a response paid to the download limiter at once
 /// ([`Conn::pay`]).
 const PAY_STEP: usize = 64 * 1024;
@@ -1112,10 +1108,9 @@ impl Conn {
     /// request's new end, cost 5-9% of the limit in a swarm alone.
     async fn pay(flight: &Flight, bytes: u64) {
         if let Some(limiter) = &flight.source.limiter {
-            // Time in our own limiter is not the mirror being silent.
-            flight.last_byte_ms.store(IN_LIMITER, Ordering::Release);
-            limiter.consume(bytes).await;
-            flight.last_byte_ms.store(flight.ms(), Ordering::Release);
+            limiter
+                .consume_marked(bytes, &flight.last_byte_ms, || flight.ms())
+                .await;
         }
     }
 
