@@ -1,8 +1,10 @@
-//! Bakes one build-time fact into pactor: the absolute path of the pacman binary
+//! Bakes build-time facts into pactor: the absolute path of the pacman binary
 //! that non-downloading operations pass through to (never looked up through
 //! PATH, since pacman's test suite runs pactor with an empty environment). With
 //! setup.sh's local libalpm prefix that is the prefix's pacman, else
-//! /usr/bin/pacman; PACTOR_PACMAN_BIN overrides both.
+//! /usr/bin/pacman; PACTOR_PACMAN_BIN overrides both. Beside it, what that
+//! pacman's pacman-conf prints for an empty file (its compiled-in paths), for
+//! pactor's own reading of pacman.conf (src/pacman_conf.rs).
 use std::path::Path;
 
 fn main() {
@@ -18,6 +20,24 @@ fn main() {
             None => "/usr/bin/pacman".to_owned(),
         });
     println!("cargo:rustc-env=PACTOR_DEFAULT_PACMAN_BIN={pacman_bin}");
+
+    // An empty file when that pacman-conf cannot run here: pactor then always
+    // asks pacman-conf at run time.
+    let pacman_conf = Path::new(&pacman_bin).with_file_name("pacman-conf");
+    if pacman_conf.exists() {
+        println!("cargo:rerun-if-changed={}", pacman_conf.display());
+    }
+    let defaults = std::process::Command::new(&pacman_conf)
+        .args(["--config", "/dev/null"])
+        .env_clear()
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && o.stderr.is_empty())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    std::fs::write(Path::new(&out).join("pacman-conf-defaults"), defaults)
+        .expect("OUT_DIR is writable");
 
     // `pactor --version` names the BitTorrent library it was built with: the
     // version Cargo.lock resolved, and whether it is the patched copy in

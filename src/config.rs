@@ -1,7 +1,9 @@
 //! One `Config` from three sources, in pacman's order of priority: the
-//! command line, pacman.conf (read exactly as pacman reads it, by running the
-//! `pacman-conf` that belongs to the pacman binary, through the `pacmanconf`
-//! crate), and compiled-in defaults; plus pactor's own settings from
+//! command line, pacman.conf (read exactly as pacman reads it: by pactor's
+//! own reading in [`crate::pacman_conf`] where that can vouch for the result,
+//! else by running the `pacman-conf` that belongs to the pacman binary; either
+//! way as pacman-conf's text, through the `pacmanconf` crate), and
+//! compiled-in defaults; plus pactor's own settings from
 //! pactor.conf, which lives beside pacman.conf (`/etc/pactor.conf`) unless
 //! `--pactor-config` names another file.
 
@@ -462,41 +464,22 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
         }
     }
 
-    let bin = pacman_conf_bin(&pactor.pacman_bin);
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--config").arg(&config_file);
-    if let Some(root) = &cli_root {
-        cmd.arg("--rootdir").arg(root);
-    }
-    if let Some(sysroot) = &cli_sysroot {
-        cmd.arg("--sysroot").arg(sysroot);
-    }
-    let out = cmd
-        .output()
-        .map_err(|source| ConfigError::PacmanConfMissing {
-            path: bin.clone(),
-            source,
-        })?;
-    // pacman-conf prints pacman's own warnings and errors; keep the warnings
-    // on our stderr and turn a failure into pacman's error line.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let mut errors = Vec::new();
-    for line in stderr.lines() {
-        if let Some(w) = line.strip_prefix("warning: ") {
-            crate::ui::output::warning(w);
-        } else if let Some(e) = line.strip_prefix("error: ") {
-            errors.push(e.to_owned());
-        }
-    }
-    if !out.status.success() {
-        let msg = if errors.is_empty() {
-            format!("config file {} could not be read", config_file.display())
-        } else {
-            errors.join("\n")
-        };
-        return Err(ConfigError::PacmanConf(msg));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // pactor's own reading when it can vouch for pacman-conf's answer (the
+    // pacman it was built for), else pacman-conf.
+    let native = (pactor.pacman_bin == Path::new(env::DEFAULT_PACMAN_BIN))
+        .then(|| {
+            crate::pacman_conf::dump(&config_file, cli_root.as_deref(), cli_sysroot.as_deref())
+        })
+        .flatten();
+    let text = match native {
+        Some(text) => text,
+        None => run_pacman_conf(
+            &pactor.pacman_bin,
+            &config_file,
+            cli_root.as_deref(),
+            cli_sysroot.as_deref(),
+        )?,
+    };
     let pacman = pacmanconf::Config::from_str(text.trim_end())
         .map_err(|e| ConfigError::PacmanConf(e.to_string()))?;
     let cache_servers = cache_servers(&text);
@@ -591,6 +574,51 @@ pub fn load(args: &Args, pactor: PactorSettings) -> Result<Config, ConfigError> 
     })
 }
 
+/// pacman.conf as the `pacman-conf` beside `pacman_bin` prints it; its
+/// warnings go to our stderr, its errors become pacman's error line.
+fn run_pacman_conf(
+    pacman_bin: &Path,
+    config_file: &Path,
+    cli_root: Option<&str>,
+    cli_sysroot: Option<&str>,
+) -> Result<String, ConfigError> {
+    let bin = pacman_conf_bin(pacman_bin);
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--config").arg(config_file);
+    if let Some(root) = cli_root {
+        cmd.arg("--rootdir").arg(root);
+    }
+    if let Some(sysroot) = cli_sysroot {
+        cmd.arg("--sysroot").arg(sysroot);
+    }
+    let out = cmd
+        .output()
+        .map_err(|source| ConfigError::PacmanConfMissing {
+            path: bin.clone(),
+            source,
+        })?;
+    // pacman-conf prints pacman's own warnings and errors; keep the warnings
+    // on our stderr and turn a failure into pacman's error line.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut errors = Vec::new();
+    for line in stderr.lines() {
+        if let Some(w) = line.strip_prefix("warning: ") {
+            crate::ui::output::warning(w);
+        } else if let Some(e) = line.strip_prefix("error: ") {
+            errors.push(e.to_owned());
+        }
+    }
+    if !out.status.success() {
+        let msg = if errors.is_empty() {
+            format!("config file {} could not be read", config_file.display())
+        } else {
+            errors.join("\n")
+        };
+        return Err(ConfigError::PacmanConf(msg));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// `CacheServer` lines per repository from pacman-conf's output (the
 /// pacmanconf crate does not keep them).
 fn cache_servers(text: &str) -> Vec<(String, String)> {
@@ -651,7 +679,7 @@ pub fn usage(words: &[String]) -> alpm::Usage {
 }
 
 /// `uname -m`, for `Architecture = auto`.
-fn machine_arch() -> String {
+pub(crate) fn machine_arch() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.machine().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "x86_64".into())

@@ -10,6 +10,7 @@ pub mod config;
 pub mod env;
 pub mod mktorrent;
 pub mod ops;
+pub mod pacman_conf;
 pub mod resolve;
 pub mod sandbox;
 pub mod seed;
