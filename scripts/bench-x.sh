@@ -44,7 +44,8 @@
 # PACTOR_BENCH_DEBUG=1 runs pactor with --debug (a line per file downloaded,
 # with its time and sources, in the logs kept by --keep);
 # PACTOR_BENCH_ACCESS_LOG=1 makes the nginx mirrors log every request
-# (connection, status, bytes sent, range) to nginx<N>/access.log.
+# (connection, status, bytes sent, body bytes, seconds taken, range, URI,
+# and the time it ended) to nginx<N>/access.log.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -201,7 +202,7 @@ start_nginx() { # mirror tree
     local i="$1" d="$SB/nginx$1" access="access_log off;"
     mkdir -p "$d/tmp"
     if [[ -n ${PACTOR_BENCH_ACCESS_LOG:-} ]]; then
-        access="log_format pb '\$connection \$status \$bytes_sent \$body_bytes_sent \$request_time \$http_range \$request_uri';"
+        access="log_format pb '\$connection \$status \$bytes_sent \$body_bytes_sent \$request_time \$http_range \$request_uri \$msec';"
         access+=" access_log $d/access.log pb;"
     fi
     cat >"$d/nginx.conf" <<CONF

@@ -427,6 +427,8 @@ struct Sched {
     discarded: u64,
     /// Connections one mirror may have.
     per_mirror_limit: usize,
+    /// The mean size of the files with a known size, bytes.
+    mean_size: u64,
     /// The global download limit, bytes/s, if any.
     limit: Option<f64>,
     /// Events from preparation, emitted once the run starts.
@@ -526,7 +528,10 @@ impl Shared {
             .iter()
             .filter(|i| matches!(i.phase, Phase::Downloading | Phase::Verifying))
             .count();
+        let sized: Vec<u64> = items.iter().filter_map(|i| i.size).collect();
+        let mean_size = sized.iter().sum::<u64>() / (sized.len() as u64).max(1);
         let mut sched = Sched {
+            mean_size,
             items,
             mirrors,
             leases: Vec::new(),
@@ -871,6 +876,14 @@ impl Sched {
             (Some(t), Some(r)) => target_blocks.min(((r * t) as u64 / bs).max(1) as usize),
             _ => target_blocks,
         };
+        // Enough connections to keep this mirror busy are open already.
+        let request = (target_blocks as u64 * bs).min(self.mean_size.max(bs));
+        if mirror
+            .connections_needed(request as f64)
+            .is_some_and(|n| mirror.active >= n)
+        {
+            return Next::Wait;
+        }
         // For a mirror without ranges: a file it could serve by reading
         // from the start and skipping what is done.
         let mut skip_candidate: Option<(usize, usize)> = None;

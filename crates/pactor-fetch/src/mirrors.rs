@@ -51,6 +51,9 @@ pub(crate) struct Mirror {
     /// seconds (connecting included when the request needed a connection);
     /// `None` before its first answer.
     pub latency: Option<f64>,
+    /// The shortest of those times: the mirror's latency with nothing
+    /// queued ahead of the answer.
+    pub min_latency: Option<f64>,
 }
 
 impl Mirror {
@@ -68,16 +71,34 @@ impl Mirror {
             slow_since: None,
             last_byte: None,
             latency: None,
+            min_latency: None,
         }
     }
 
     /// Records how long one request waited for its response's head.
     pub fn note_latency(&mut self, waited: Duration) {
         let sample = waited.as_secs_f64();
+        self.min_latency = Some(self.min_latency.map_or(sample, |m| m.min(sample)));
         self.latency = Some(match self.latency {
             None => sample,
             Some(l) => l + 0.25 * (sample - l),
         });
+    }
+
+    /// Connections that keep this mirror's link busy with requests of
+    /// `request_bytes` each: while one request waits out the latency, the
+    /// others stream, so 1 + latency × rate / request size, rounded up; at
+    /// least two, so that one starved flow never idles the mirror. More
+    /// only share the same link and leave more bytes committed to it when
+    /// the work runs out (small300 in BENCHMARKS.md). Grows with the rate
+    /// measured: too few connections measure a lower rate, which asks for
+    /// more. `None` before the mirror has answered and has a rate.
+    pub fn connections_needed(&self, request_bytes: f64) -> Option<usize> {
+        let latency = self.min_latency?;
+        if self.peak_rate <= 0.0 || request_bytes <= 0.0 {
+            return None;
+        }
+        Some(((1.0 + latency * self.peak_rate / request_bytes).ceil() as usize).max(2))
     }
 
     /// Bytes received from this mirror in this run.
