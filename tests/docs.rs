@@ -466,8 +466,8 @@ const CONF_KEYS: &[ConfKey] = &[
         syntax: "/path/to/pacman",
         default: "/usr/bin/pacman (fixed when pactor is built)",
         example: "/usr/bin/pacman",
-        doc: "The pacman binary that runs the operations pactor hands over to pacman; `pacman-conf` is run from the same directory to read pacman.conf. It must be an absolute path: pactor never looks pacman up through PATH.",
-        comment: "The pacman that runs the operations pactor hands over (absolute path;\npacman-conf is taken from the same directory).",
+        doc: "The pacman binary that runs the operations pactor hands over to pacman. pacman.conf is read as the `pacman-conf` in the same directory reads it: for the pacman pactor was built for, by pactor itself, which runs that `pacman-conf` wherever it would warn or fail; for any other, by running it. It must be an absolute path: pactor never looks pacman up through PATH.",
+        comment: "The pacman that runs the operations pactor hands over (absolute path;\npacman.conf is read as the pacman-conf beside it reads it).",
     },
     ConfKey {
         key: "TorrentServer",
@@ -631,7 +631,7 @@ fn render_pactor_conf_5() -> String {
     m.push_str(".SH SYNOPSIS\n\\fI/etc/pactor.conf\\fR\n");
     m.push_str(".SH DESCRIPTION\n");
     for (i, p) in [
-        "pactor(8) reads pacman.conf(5) for everything pacman reads (repositories and their servers, cache directories, signature levels, ignored packages), exactly as pacman does: it runs `pacman-conf`. pactor.conf holds only pactor's own settings. They live in a file of their own because pacman would take any new section of pacman.conf for a repository.",
+        "pactor(8) reads pacman.conf(5) for everything pacman reads (repositories and their servers, cache directories, signature levels, ignored packages), exactly as pacman does: as `pacman-conf` reads it (pactor follows the same rules itself, and runs `pacman-conf` wherever that would warn or fail). pactor.conf holds only pactor's own settings. They live in a file of their own because pacman would take any new section of pacman.conf for a repository.",
         "pactor.conf is read from the directory of pacman.conf: `/etc/pactor.conf`, or the file of that name beside the one given with `--config`. The PACTOR_CONFIG environment variable or the `--pactor-config` option name another file. When the file is missing at its usual place, the defaults below apply; a file named explicitly must exist.",
     ]
     .iter()

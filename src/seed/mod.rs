@@ -55,7 +55,7 @@ pub struct SeedConfig {
 
 impl SeedConfig {
     /// Reads pactor.conf (`--config`, else beside pacman.conf) and
-    /// pacman.conf (through pacman-conf, as pactor does).
+    /// pacman.conf (as pactor reads it, [`crate::config::load`]).
     pub fn load(opts: &cli::Options) -> Result<SeedConfig, ConfigError> {
         let (pactor_conf, pactor) = Self::read_pactor(opts)?;
         let cfg = Self::read_pacman(opts, &pactor)?;
@@ -63,7 +63,7 @@ impl SeedConfig {
     }
 
     /// For SIGHUP: pactor.conf must be good (else the caller keeps the old
-    /// configuration); if pacman.conf cannot be read again (pacman-conf out
+    /// configuration); if pacman.conf cannot be read again (a file out
     /// of the daemon user's reach), the CacheDirs stay as they were.
     pub fn reload(opts: &cli::Options, old: &SeedConfig) -> Result<SeedConfig, ConfigError> {
         let (pactor_conf, pactor) = Self::read_pactor(opts)?;
