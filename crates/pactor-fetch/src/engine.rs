@@ -427,8 +427,9 @@ struct Sched {
     discarded: u64,
     /// Connections one mirror may have.
     per_mirror_limit: usize,
-    /// The mean size of the files with a known size, bytes.
-    mean_size: u64,
+    /// A typical request: the mean size of the files with a known size
+    /// (at least a block), bytes.
+    typical_request: u64,
     /// The global download limit, bytes/s, if any.
     limit: Option<f64>,
     /// Events from preparation, emitted once the run starts.
@@ -531,7 +532,7 @@ impl Shared {
         let sized: Vec<u64> = items.iter().filter_map(|i| i.size).collect();
         let mean_size = sized.iter().sum::<u64>() / (sized.len() as u64).max(1);
         let mut sched = Sched {
-            mean_size,
+            typical_request: mean_size.max(opts.block_size),
             items,
             mirrors,
             leases: Vec::new(),
@@ -877,11 +878,7 @@ impl Sched {
             _ => target_blocks,
         };
         // Enough connections to keep this mirror busy are open already.
-        let request = (target_blocks as u64 * bs).min(self.mean_size.max(bs));
-        if mirror
-            .connections_needed(request as f64)
-            .is_some_and(|n| mirror.active >= n)
-        {
+        if !self.has_room(m) {
             return Next::Wait;
         }
         // For a mirror without ranges: a file it could serve by reading
@@ -920,7 +917,7 @@ impl Sched {
             if let (Some(t), Some(r), false) = (horizon, mine, isolated_here) {
                 let faster = |o: &MirrorId| {
                     let other = self.mirrors.get(*o);
-                    other.active < self.per_mirror_limit
+                    self.has_room(*o)
                         && item.ready(*o, now)
                         && other.rate_for_another().is_some_and(|x| x > r)
                 };
@@ -974,7 +971,7 @@ impl Sched {
                     .or(candidates.first())
                     .copied()
                     .unwrap_or(m);
-                let first_busy = self.mirrors.get(first).active >= self.per_mirror_limit;
+                let first_busy = !self.has_room(first);
                 if first != m && !first_busy {
                     continue;
                 }
@@ -1043,6 +1040,15 @@ impl Sched {
             Some(lease) => Next::Lease(lease),
             None => Next::Wait,
         }
+    }
+
+    /// Whether mirror `m` may open another connection: fewer than the
+    /// configured limit, and fewer than its link needs
+    /// ([`Mirror::connections_needed`]).
+    fn has_room(&self, m: MirrorId) -> bool {
+        let mirror = self.mirrors.get(m);
+        let needed = mirror.connections_needed(self.typical_request as f64);
+        mirror.active < needed.map_or(self.per_mirror_limit, |n| n.min(self.per_mirror_limit))
     }
 
     /// Seconds the work left (free blocks and the rest of every request in

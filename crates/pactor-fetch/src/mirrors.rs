@@ -87,18 +87,19 @@ impl Mirror {
 
     /// Connections that keep this mirror's link busy with requests of
     /// `request_bytes` each: while one request waits out the latency, the
-    /// others stream, so 1 + latency × rate / request size, rounded up; at
-    /// least two, so that one starved flow never idles the mirror. More
-    /// only share the same link and leave more bytes committed to it when
-    /// the work runs out (small300 in BENCHMARKS.md). Grows with the rate
-    /// measured: too few connections measure a lower rate, which asks for
-    /// more. `None` before the mirror has answered and has a rate.
+    /// others stream, so 1 + latency × rate / request size, with the rate
+    /// counted twice (a rate measured over too few connections understates
+    /// the link, and would keep them too few); at least two, so that one
+    /// starved flow never idles the mirror. More only share the same link
+    /// and leave more bytes committed to it when the work runs out
+    /// (small300 in BENCHMARKS.md). `None` before the mirror has answered
+    /// and has a rate.
     pub fn connections_needed(&self, request_bytes: f64) -> Option<usize> {
         let latency = self.min_latency?;
         if self.peak_rate <= 0.0 || request_bytes <= 0.0 {
             return None;
         }
-        Some(((1.0 + latency * self.peak_rate / request_bytes).ceil() as usize).max(2))
+        Some(((1.0 + 2.0 * latency * self.peak_rate / request_bytes).ceil() as usize).max(2))
     }
 
     /// Bytes received from this mirror in this run.

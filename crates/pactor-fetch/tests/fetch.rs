@@ -660,6 +660,53 @@ async fn busy_mirrors_do_not_race_for_the_end_game() {
     .await;
 }
 
+/// Fetches `files` from `mirror` alone; returns the most requests it
+/// served at once before and after the first half second (by then the
+/// engine knows the mirror's rate and latency).
+async fn peaks_in_flight(files: &Files, mirror: &Mirror) -> (u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tokio::spawn(fetch_all(
+        plan(files.items(&[mirror.url()]), dir.path()),
+        Arc::new(CollectingReporter::default()),
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = mirror.peak_in_flight();
+    mirror.reset_peak();
+    run.await.unwrap().unwrap();
+    assert_placed(files, dir.path());
+    (before, mirror.peak_in_flight())
+}
+
+/// Six connections share one link: each request crawls, and when the work
+/// runs out up to six requests' bytes are already committed to the link.
+/// Once a mirror's rate and latency are known it keeps what its link
+/// needs: two on loopback, more when each answer takes 40 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_keeps_the_connections_its_link_needs() {
+    within(Duration::from_secs(60), async {
+        let files = Files::new(&[64 * 1024; 64]);
+        let near = capped_mirror(&files, 4_000_000).await;
+        let (first, after) = peaks_in_flight(&files, &near).await;
+        eprintln!("near: {first} at first, {after} after");
+        assert!(first >= 4, "the first requests used {first} connections");
+        assert!(after <= 2, "{after} requests at once on loopback");
+
+        let far = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(4_000_000),
+                latency: Duration::from_millis(40),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let (first, after) = peaks_in_flight(&files, &far).await;
+        eprintln!("40 ms away: {first} at first, {after} after");
+        assert!(after >= 3, "only {after} requests at once 40 ms away");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_falls_through_to_the_next_mirror() {
     within(Duration::from_secs(20), async {

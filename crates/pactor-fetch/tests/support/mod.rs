@@ -80,9 +80,47 @@ pub struct Mirror {
     pub sent: Arc<AtomicU64>,
     /// Requests answered so far.
     pub requests: Arc<AtomicU64>,
+    /// Requests in progress (from arrival to the body's end) now, and the
+    /// most there were at once since the start or [`Mirror::reset_peak`].
+    pub in_flight: Arc<InFlight>,
+}
+
+/// Requests a test mirror is serving at once.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl InFlight {
+    /// One more request; the guard ends it when dropped.
+    fn start(self: &Arc<Self>) -> Serving {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        Serving(self.clone())
+    }
+}
+
+/// A request being served (see [`InFlight`]).
+struct Serving(Arc<InFlight>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Mirror {
+    /// The most requests served at once since the last reset.
+    pub fn peak_in_flight(&self) -> u64 {
+        self.in_flight.peak.load(Ordering::SeqCst)
+    }
+    /// Starts counting the peak again from the requests served now.
+    pub fn reset_peak(&self) {
+        let now = self.in_flight.now.load(Ordering::SeqCst);
+        self.in_flight.peak.store(now, Ordering::SeqCst);
+    }
+
     /// The repo URL (a pacman `Server`).
     pub fn url(&self) -> Url {
         Url::parse(&format!("http://{}/repo/os/x86_64", self.addr)).unwrap()
@@ -97,6 +135,7 @@ struct ServerState {
     faults: Faults,
     sent: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
+    in_flight: Arc<InFlight>,
     /// When the server's link is next free (rate cap shared by connections).
     pacer: Mutex<Instant>,
     deadline: Instant,
@@ -108,11 +147,13 @@ pub async fn spawn_mirror(files: Arc<HashMap<String, Bytes>>, faults: Faults) ->
     let addr = listener.local_addr().unwrap();
     let sent = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(InFlight::default());
     let state = Arc::new(ServerState {
         files,
         faults,
         sent: sent.clone(),
         requests: requests.clone(),
+        in_flight: in_flight.clone(),
         pacer: Mutex::new(Instant::now()),
         deadline: Instant::now() + SERVER_LIFETIME,
     });
@@ -124,6 +165,7 @@ pub async fn spawn_mirror(files: Arc<HashMap<String, Bytes>>, faults: Faults) ->
         addr,
         sent,
         requests,
+        in_flight,
     }
 }
 
@@ -136,6 +178,7 @@ fn parse_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
 
 async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderMap) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
+    let serving = state.in_flight.start();
     let faults = &state.faults;
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
@@ -186,8 +229,8 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
     }
     let body = data.slice(start as usize..end as usize);
     let stream = futures_util::stream::unfold(
-        (state.clone(), body, 0usize),
-        |(state, body, off)| async move {
+        (state.clone(), body, 0usize, serving),
+        |(state, body, off, serving)| async move {
             if off >= body.len() || Instant::now() >= state.deadline {
                 return None;
             }
@@ -221,7 +264,10 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
                 }
                 chunk = Bytes::from(bytes);
             }
-            Some((Ok::<_, std::io::Error>(chunk), (state, body, off + n)))
+            Some((
+                Ok::<_, std::io::Error>(chunk),
+                (state, body, off + n, serving),
+            ))
         },
     );
     builder.body(Body::from_stream(stream)).unwrap()
