@@ -1,7 +1,8 @@
 //! The network-facing engine does not run as root. When pactor runs as root
 //! (and the sandbox is not disabled with `--disable-sandbox` or
-//! pacman.conf's `DisableSandbox`), the engine runs in a child process — pactor
-//! itself, started again with [`CHILD_ENV`] set — that drops to pacman.conf's
+//! pacman.conf's `DisableSandbox`), the engine runs in a child process —
+//! `pactor-engine`, or pactor itself started again with [`CHILD_ENV`] set
+//! when that is not installed beside it — that drops to pacman.conf's
 //! `DownloadUser` (else `nobody`), confines its writes to the download
 //! directory with Landlock where the kernel has it, and reports through a
 //! pipe. The parent re-verifies every file it is handed (size and sha256
@@ -16,9 +17,12 @@
 //! The child is started early ([`prespawn_early`], before pacman.conf is
 //! read; the user it drops to then comes with its plan) and waits for its
 //! plan, building its HTTP client meanwhile, so that its start (exec and
-//! the dynamic linking of libalpm's libraries, ~10 ms, and the system's CA
-//! certificates) overlaps pactor's own work; an empty plan (nothing to
-//! download, or the daemon took it) ends it.
+//! dynamic linking, and the system's CA certificates) overlaps pactor's own
+//! work; an empty plan (nothing to download, or the daemon took it) ends
+//! it. `pactor-engine` is a binary of its own because without libalpm and
+//! the libraries that loads it starts in ~3 ms, where pactor's binary takes
+//! ~9 ms: on small transactions that start was the last thing between the
+//! plan and the first request.
 //!
 //! When `pactor-seed` runs, the plan goes to it instead (its control socket,
 //! `{"op":"fetch","plan":…}`), so that its warm DHT table and peers serve the
@@ -158,13 +162,36 @@ fn engine_child(user: &str) -> std::io::Result<Child> {
     }
 }
 
-/// pactor itself, started as the engine child for `user` (`None`: the user
-/// its plan names).
-fn spawn_child(user: Option<&str>) -> std::io::Result<Child> {
+/// The engine child's binary: `pactor-engine` beside pactor (a build tree)
+/// or in `../lib/pactor/` from it (the package), else pactor itself.
+fn engine_exe() -> std::io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    Command::new(&exe)
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    Ok([
+        dir.join(ENGINE_BIN),
+        dir.join("../lib/pactor").join(ENGINE_BIN),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or(exe))
+}
+
+/// The engine's own binary (src/bin/pactor-engine.rs).
+const ENGINE_BIN: &str = "pactor-engine";
+
+/// Set for the engine child: the version of the pactor that started it,
+/// which `pactor-engine` must match (the plan's format is theirs alone),
+/// and that pactor's binary, which runs in its place when it does not.
+const VERSION_ENV: &str = "PACTOR_ENGINE_FOR";
+const PARENT_EXE_ENV: &str = "PACTOR_ENGINE_PARENT";
+
+/// The engine child for `user` (`None`: the user its plan names).
+fn spawn_child(user: Option<&str>) -> std::io::Result<Child> {
+    Command::new(engine_exe()?)
         .env_clear()
         .env(CHILD_ENV, user.unwrap_or(""))
+        .env(VERSION_ENV, env!("CARGO_PKG_VERSION"))
+        .env(PARENT_EXE_ENV, std::env::current_exe()?)
         .env("LC_ALL", "C")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -534,8 +561,7 @@ fn fetch_in_child(
         .map_err(|e| io_err("could not create", &plan.download_dir, e))?;
     chown_tree(&plan.download_dir, pw.uid, pw.gid)
         .map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
+    let exe = engine_exe().map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
     let mut child = engine_child(user).map_err(|e| io_err("could not start", &exe, e))?;
     let wire = WirePlan {
         user: Some(user.to_owned()),
@@ -1221,6 +1247,35 @@ fn chown_dir(
         }
     }
     Ok(())
+}
+
+/// `pactor-engine`'s main: the user comes from [`CHILD_ENV`] (empty: the
+/// one its plan names). An engine of another version than the pactor that
+/// started it (a stale install) hands over to that pactor's own binary.
+pub fn engine_main() -> i32 {
+    let mine = env!("CARGO_PKG_VERSION");
+    let parent = std::env::var(VERSION_ENV).unwrap_or_default();
+    if parent != mine {
+        let Some(exe) = std::env::var_os(PARENT_EXE_ENV).filter(|_| !parent.is_empty()) else {
+            output::error(&format!(
+                "{ENGINE_BIN} is pactor's download process; pactor starts it"
+            ));
+            return 2;
+        };
+        output::warning(&format!(
+            "{ENGINE_BIN} {mine} does not belong to pactor {parent}; pactor downloads in its place"
+        ));
+        // Same environment, same pipes: pactor then runs as the child.
+        let err = std::os::unix::process::CommandExt::exec(&mut Command::new(&exe));
+        output::error(&format!(
+            "download process: could not start {}: {}",
+            Path::new(&exe).display(),
+            output::strerror(&err)
+        ));
+        return 2;
+    }
+    let user = std::env::var_os(CHILD_ENV).unwrap_or_default();
+    child_main(&user.to_string_lossy())
 }
 
 /// Entry point of the engine child: drop privileges, confine, run, report.

@@ -371,6 +371,7 @@ const PACTOR_8_TAIL: &[(&str, &[&str])] = &[
         "`/etc/pactor.conf`: pactor's own settings, beside pacman.conf (see pactor.conf(5)).",
         "`/var/lib/pactor/`: pactor's state: stored torrents and unfinished downloads (`StateDir`).",
         "`/var/cache/pacman/pkg/`: the package cache, as configured in pacman.conf.",
+        "`/usr/lib/pactor/pactor-engine`: the download process of `-x` as root, which drops to pacman.conf's `DownloadUser` (pactor runs in its place when it is missing or belongs to another version).",
         "`/run/pactor-seed/control.sock`: pactor-seed(8)'s control socket, where pactor hands it the downloads of `-x` (`RuntimeDir`).",
     ]),
     ("SEE ALSO", &[

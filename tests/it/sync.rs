@@ -3,6 +3,9 @@
 //! with `-x`, and each compares pactor with the reference pacman on the same
 //! repository and mirrors.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
 use crate::support::*;
 
 both_modes!(
@@ -95,6 +98,70 @@ fn download_only_checks_each_package_once() {
     let (b, cached) = download(&sb.root("signatures").with_conf(signed));
     b.assert_contains("checking sha256sum for");
     assert_eq!(cached, want, "cache after -Sxw with package signatures");
+}
+
+/// The download process is `pactor-engine`, found beside pactor. Given
+/// pactor with `engine` beside it (`None`: alone), when `-Sxw hello` as
+/// root, then the three packages are in the cache; returns the output.
+fn download_with_engine(sb: &Sandbox, name: &str, engine: Option<&str>) -> Outcome {
+    let dir = sb.path().join(format!("bin-{name}"));
+    fs::create_dir_all(&dir).unwrap();
+    let pactor = dir.join("pactor");
+    // A link of pactor's own binary (a copy where that fails): pactor
+    // looks for the engine beside the path it was started by.
+    if fs::hard_link(bins::pactor(), &pactor).is_err() {
+        fs::copy(bins::pactor(), &pactor).unwrap();
+    }
+    if let Some(script) = engine {
+        let path = dir.join("pactor-engine");
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let r = sb.root(name);
+    r.given_synced();
+    let out = run::Run::new(pactor, r.clone(), Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "hello"])
+        .run();
+    out.assert_code(0);
+    let want: Vec<String> = ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec();
+    let cached: Vec<String> = r
+        .cached()
+        .into_iter()
+        .filter(|f| f.ends_with(".pkg.tar.zst"))
+        .collect();
+    assert_eq!(cached, want, "{name}: cache after -Sxw\n{out}");
+    out
+}
+
+/// As root, `-x` downloads in `pactor-engine` (a small binary without
+/// libalpm), started from beside pactor: given an engine there that marks
+/// its start, the mark is there after `-Sxw hello`. Given none, pactor
+/// starts itself in its place. Given one from another pactor version, it
+/// says so and hands over to pactor's own binary. (Not root: there is no
+/// download process.)
+#[test]
+fn the_download_process_is_pactor_engine_beside_pactor() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let sb = greet_sandbox(&[Fault::None]);
+    let engine = env!("CARGO_BIN_EXE_pactor-engine");
+    let mark = sb.path().join("engine-started");
+    let marking = format!(
+        "#!/bin/sh\n: > '{}'\nexec '{engine}' \"$@\"\n",
+        mark.display()
+    );
+    let a = download_with_engine(&sb, "marking", Some(&marking));
+    assert!(mark.exists(), "pactor-engine was not started:\n{a}");
+    assert!(!a.all_n().contains("does not belong"), "{a}");
+
+    download_with_engine(&sb, "alone", None);
+
+    let other = format!("#!/bin/sh\nPACTOR_ENGINE_FOR=0.0.0 exec '{engine}' \"$@\"\n");
+    let c = download_with_engine(&sb, "other", Some(&other));
+    c.assert_contains("does not belong to pactor 0.0.0; pactor downloads in its place");
+    assert!(!c.all_n().contains("error"), "{c}");
 }
 
 fn greet_sandbox(mirrors: &[Fault]) -> Sandbox {
