@@ -175,14 +175,20 @@ log "pactor -U into $work/root"
 # -dd: the sandbox has no pacman package to satisfy 'depends'.
 env -i LC_ALL=C PATH=/usr/bin:/bin "$pactor" -U --noconfirm -dd "${sandbox[@]}" "$pkg"
 
-# What must be there: every binary target, man page and completion of the
-# archived tree, the config file and the README.
+# What must be there: every binary target (pactor-engine in /usr/lib/pactor),
+# man page and completion of the archived tree, the config file and the
+# README.
 expected="$work/expected"
 {
     printf '/etc/\n/etc/pactor.conf\n/usr/\n/usr/bin/\n/usr/share/\n'
     printf '/usr/bin/pactor\n'
     for f in "$src"/src/bin/*.rs; do
-        [[ -f "$f" ]] && printf '/usr/bin/%s\n' "$(basename "$f" .rs)"
+        [[ -f "$f" ]] || continue
+        case "$(basename "$f" .rs)" in
+            # the download process pactor starts, not a command
+            pactor-engine) printf '/usr/lib/pactor/\n/usr/lib/pactor/pactor-engine\n' ;;
+            *) printf '/usr/bin/%s\n' "$(basename "$f" .rs)" ;;
+        esac
     done
     printf '/usr/share/doc/\n/usr/share/doc/pactor/\n/usr/share/doc/pactor/README.md\n'
     printf '/usr/lib/\n/usr/lib/systemd/\n/usr/lib/systemd/system/\n/usr/lib/systemd/system/pactor-seed.service\n'
