@@ -134,6 +134,18 @@ pub fn prespawn(opts: &SandboxOptions) {
     }
 }
 
+/// Engine children whose report was complete, still exiting.
+static FINISHED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+
+/// Waits for the engine children that delivered their whole report: none
+/// outlives pactor.
+pub fn reap_finished() {
+    let children = std::mem::take(&mut *FINISHED.lock().unwrap_or_else(|e| e.into_inner()));
+    for mut child in children {
+        let _ = child.wait();
+    }
+}
+
 /// Ends a prespawned child that got no plan: its stdin closes, it reads an
 /// empty plan and exits, and is reaped here.
 pub fn discard_prespawned() {
@@ -589,6 +601,16 @@ fn fetch_in_child(
     // The pipe is closed: the child is exiting. It stays ours (unreaped)
     // until the wait below, so the handler never signals a stranger.
     crate::signals::engine_child(None);
+    if got.finished {
+        // Its report is complete, every file in it checked here: its exit
+        // (~2 ms of a process's teardown) overlaps our own last steps, and
+        // it is reaped before pactor ends ([`reap_finished`]).
+        FINISHED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child);
+        return got.into_result();
+    }
     let status = child
         .wait()
         .map_err(|e| io_err("could not wait for", &exe, e))?;

@@ -664,6 +664,12 @@ fn run_plan(dest_dir: &Path) {
     let mut all_frozen = true;
     if !items.is_empty() {
         let asked: Vec<String> = items.iter().map(|i| i.filename.clone()).collect();
+        // Only these can come with a .torrent (the others skip the swarm).
+        let with_torrent: std::collections::HashSet<String> = items
+            .iter()
+            .filter(|i| i.torrent.is_some())
+            .map(|i| i.filename.clone())
+            .collect();
         let mut engine_error = false;
         let plan = FetchPlan {
             items,
@@ -700,6 +706,9 @@ fn run_plan(dest_dir: &Path) {
             all_frozen &= f.checked.is_none_or(|c| c.frozen);
             // Keep the torrent the engine accepted for a delivered package,
             // for the next run and pactor-seed (a hint: validated on use).
+            if !with_torrent.contains(&f.filename) {
+                continue;
+            }
             let got = download_dir.join(format!("{}.torrent", f.filename));
             let small = std::fs::symlink_metadata(&got).is_ok_and(|m| {
                 m.file_type().is_file()

@@ -65,6 +65,7 @@ pub fn run(args: &Args, cfg: &Config, targets: &[String], torrent: bool) -> i32 
 
     let code = sync(&mut handle, args, cfg, targets, &ui, torrent);
     crate::sandbox::discard_prespawned();
+    crate::sandbox::reap_finished();
     signals::register(None);
     drop(handle);
     code

@@ -23,12 +23,20 @@ both_modes!(
 /// As root, `-x` starts its download process before it knows whether there
 /// is anything to download. Given nothing to download, when `-Sx --needed
 /// hello`, then that process still ends before pactor does: nothing pactor
-/// started outlives it. (Without root the download process does not exist
-/// and there is nothing to see.)
+/// started outlives it. The same after `-Sxw hello`, where pactor goes on
+/// with its last steps while the process, its report complete, exits.
+/// (Without root the download process does not exist and there is nothing
+/// to see.)
 #[test]
 fn no_download_process_outlives_pactor() {
     // Whatever pactor leaves behind becomes this process's child.
     nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let left_behind = || -> Vec<String> {
+        children_of(std::process::id())
+            .into_iter()
+            .map(|(_, stat)| stat)
+            .collect()
+    };
     let sb = greet_sandbox(&[Fault::None]);
     let ra = sb.root("pactor");
     ra.given_installed(&["hello"]);
@@ -38,10 +46,18 @@ fn no_download_process_outlives_pactor() {
         .run();
     a.assert_code(0);
     a.assert_contains(" there is nothing to do");
-    let left: Vec<String> = children_of(std::process::id())
-        .into_iter()
-        .map(|(_, stat)| stat)
-        .collect();
+    let left = left_behind();
+    assert!(left.is_empty(), "pactor left behind: {left:?}");
+
+    let rb = sb.root("download");
+    rb.given_synced();
+    let b = rb
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--noconfirm", "hello"])
+        .run();
+    b.assert_code(0);
+    assert_eq!(rb.cached().len(), 3, "{b}");
+    let left = left_behind();
     assert!(left.is_empty(), "pactor left behind: {left:?}");
 }
 
