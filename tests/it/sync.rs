@@ -72,7 +72,7 @@ fn no_download_process_outlives_pactor() {
 #[test]
 fn download_only_checks_each_package_once() {
     let sb = greet_sandbox(&[Fault::None]);
-    let want: Vec<String> = ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec();
+    let want = hello_files();
     let download = |r: &Root| {
         r.given_synced();
         let out = r
@@ -80,12 +80,7 @@ fn download_only_checks_each_package_once() {
             .args(["-Sw", "--debug", "--noconfirm", "hello"])
             .run();
         out.assert_code(0);
-        let packages: Vec<String> = r
-            .cached()
-            .into_iter()
-            .filter(|f| f.ends_with(".pkg.tar.zst"))
-            .collect();
-        (out, packages)
+        (out, cached_packages(r))
     };
     let ra = sb.root("pactor");
     let (a, cached) = download(&ra);
@@ -139,13 +134,11 @@ fn download_with_engine(sb: &Sandbox, name: &str, engine: Option<&str>) -> Outco
         .args(["-Sw", "--noconfirm", "hello"])
         .run();
     out.assert_code(0);
-    let want: Vec<String> = ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec();
-    let cached: Vec<String> = r
-        .cached()
-        .into_iter()
-        .filter(|f| f.ends_with(".pkg.tar.zst"))
-        .collect();
-    assert_eq!(cached, want, "{name}: cache after -Sxw\n{out}");
+    assert_eq!(
+        cached_packages(&r),
+        hello_files(),
+        "{name}: cache after -Sxw\n{out}"
+    );
     out
 }
 
@@ -185,6 +178,19 @@ fn greet_sandbox(mirrors: &[Fault]) -> Sandbox {
         .mirrors(mirrors)
         .repo("demo", &greet_set())
         .build()
+}
+
+/// The package files `hello` pulls in (the cache after `-Sw hello`).
+fn hello_files() -> Vec<String> {
+    ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec()
+}
+
+/// The package files in `r`'s cache.
+fn cached_packages(r: &Root) -> Vec<String> {
+    r.cached()
+        .into_iter()
+        .filter(|f| f.ends_with(".pkg.tar.zst"))
+        .collect()
 }
 
 fn pkg_file(name: &str) -> String {
@@ -469,13 +475,8 @@ fn download_only(mode: Mode) {
         "-Sw installed something: {:?}",
         ra.local_summary()
     );
-    let want: Vec<String> = ["greet-data", "hello", "libgreet"].map(pkg_file).to_vec();
-    let cached: Vec<String> = ra
-        .cached()
-        .into_iter()
-        .filter(|f| f.ends_with(".pkg.tar.zst"))
-        .collect();
-    assert_eq!(cached, want, "cache after -Sw");
+    let want = hello_files();
+    assert_eq!(cached_packages(&ra), want, "cache after -Sw");
     assert_eq!(
         ra.cached(),
         rb.cached(),
