@@ -56,7 +56,7 @@ fn no_download_process_outlives_pactor() {
         .args(["-Sw", "--noconfirm", "hello"])
         .run();
     b.assert_code(0);
-    assert_eq!(rb.cached().len(), 3, "{b}");
+    assert_eq!(cached_packages(&rb), hello_files(), "{b}");
     let left = left_behind();
     assert!(left.is_empty(), "pactor left behind: {left:?}");
 }
