@@ -370,18 +370,22 @@ impl Conf {
             Some(())
         };
         match key {
-            "NoUpgrade" => self.no_upgrade.extend(words(v)),
-            "NoExtract" => self.no_extract.extend(words(v)),
-            "IgnorePkg" => self.ignore_pkg.extend(words(v)),
-            "IgnoreGroup" => self.ignore_group.extend(words(v)),
-            "HoldPkg" => self.hold_pkg.extend(words(v)),
-            "CacheDir" => self.cachedirs.extend(words(&realpath(v)?)),
-            "HookDir" => self.hookdirs.extend(words(&realpath(v)?)),
+            "NoUpgrade" => self.no_upgrade.extend(words(v).map(str::to_owned)),
+            "NoExtract" => self.no_extract.extend(words(v).map(str::to_owned)),
+            "IgnorePkg" => self.ignore_pkg.extend(words(v).map(str::to_owned)),
+            "IgnoreGroup" => self.ignore_group.extend(words(v).map(str::to_owned)),
+            "HoldPkg" => self.hold_pkg.extend(words(v).map(str::to_owned)),
+            "CacheDir" => self
+                .cachedirs
+                .extend(words(&realpath(v)?).map(str::to_owned)),
+            "HookDir" => self
+                .hookdirs
+                .extend(words(&realpath(v)?).map(str::to_owned)),
             "Architecture" => self.architectures.extend(words(v).map(|a| {
                 if a == "auto" {
                     crate::config::machine_arch()
                 } else {
-                    a
+                    a.to_owned()
                 }
             })),
             "DBPath" => first(&mut self.dbpath, true)?,
@@ -393,22 +397,16 @@ impl Conf {
             "XferCommand" if !v.contains(['\'', '"']) => self.xfer_command = Some(v.to_owned()),
             "CleanMethod" => {
                 for w in words(v) {
-                    self.clean_method |= match w.as_str() {
+                    self.clean_method |= match w {
                         "KeepInstalled" => 1,
                         "KeepCurrent" => 2,
                         _ => return None,
                     };
                 }
             }
-            "SigLevel" => self
-                .siglevel
-                .apply(v.split(' ').filter(|w| !w.is_empty()))?,
-            "LocalFileSigLevel" => self
-                .localfile
-                .apply(v.split(' ').filter(|w| !w.is_empty()))?,
-            "RemoteFileSigLevel" => self
-                .remotefile
-                .apply(v.split(' ').filter(|w| !w.is_empty()))?,
+            "SigLevel" => self.siglevel.apply(words(v))?,
+            "LocalFileSigLevel" => self.localfile.apply(words(v))?,
+            "RemoteFileSigLevel" => self.remotefile.apply(words(v))?,
             // Plain digits only; pacman-conf judges anything else.
             "ParallelDownloads" if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
                 let n: i32 = v.parse().ok()?;
@@ -573,12 +571,10 @@ impl RepoSection {
         match key {
             "CacheServer" => self.cache_servers.push(v.to_owned()),
             "Server" => self.servers.push(v.to_owned()),
-            "SigLevel" => self
-                .siglevel
-                .apply(v.split(' ').filter(|w| !w.is_empty()))?,
+            "SigLevel" => self.siglevel.apply(words(v))?,
             "Usage" => {
                 for w in words(v) {
-                    self.usage |= match w.as_str() {
+                    self.usage |= match w {
                         "Sync" => 1,
                         "Search" => 2,
                         "Install" => 4,
@@ -661,8 +657,8 @@ fn trim(s: &str) -> &str {
 }
 
 /// pacman's `setrepeatingoption`: words split at spaces (not tabs).
-fn words(v: &str) -> impl Iterator<Item = String> + '_ {
-    v.split(' ').filter(|w| !w.is_empty()).map(str::to_owned)
+fn words(v: &str) -> impl Iterator<Item = &str> {
+    v.split(' ').filter(|w| !w.is_empty())
 }
 
 /// pacman's `resolve_path` (realpath(3)); `None` when it fails, which

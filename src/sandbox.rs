@@ -174,18 +174,18 @@ fn engine_child(user: &str) -> std::io::Result<Child> {
     }
 }
 
-/// The engine child's binary: `pactor-engine` beside pactor (a build tree)
-/// or in `../lib/pactor/` from it (the package), else pactor itself.
-fn engine_exe() -> std::io::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
+/// The engine child's binary for pactor's binary `exe`: `pactor-engine`
+/// beside it (a build tree) or in `../lib/pactor/` from it (the package),
+/// else `exe` itself.
+fn engine_exe(exe: &Path) -> PathBuf {
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    Ok([
+    [
         dir.join(ENGINE_BIN),
         dir.join("../lib/pactor").join(ENGINE_BIN),
     ]
     .into_iter()
     .find(|p| p.is_file())
-    .unwrap_or(exe))
+    .unwrap_or_else(|| exe.to_owned())
 }
 
 /// The engine's own binary (src/bin/pactor-engine.rs).
@@ -199,11 +199,12 @@ const PARENT_EXE_ENV: &str = "PACTOR_ENGINE_PARENT";
 
 /// The engine child for `user` (`None`: the user its plan names).
 fn spawn_child(user: Option<&str>) -> std::io::Result<Child> {
-    Command::new(engine_exe()?)
+    let exe = std::env::current_exe()?;
+    Command::new(engine_exe(&exe))
         .env_clear()
         .env(CHILD_ENV, user.unwrap_or(""))
         .env(VERSION_ENV, env!("CARGO_PKG_VERSION"))
-        .env(PARENT_EXE_ENV, std::env::current_exe()?)
+        .env(PARENT_EXE_ENV, &exe)
         .env("LC_ALL", "C")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -573,8 +574,10 @@ fn fetch_in_child(
         .map_err(|e| io_err("could not create", &plan.download_dir, e))?;
     chown_tree(&plan.download_dir, pw.uid, pw.gid)
         .map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
-    let exe = engine_exe().map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
-    let mut child = engine_child(user).map_err(|e| io_err("could not start", &exe, e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
+    let mut child =
+        engine_child(user).map_err(|e| io_err("could not start", &engine_exe(&exe), e))?;
     let wire = WirePlan {
         user: Some(user.to_owned()),
         ..to_wire(&plan, &swarm)
@@ -613,7 +616,7 @@ fn fetch_in_child(
     }
     let status = child
         .wait()
-        .map_err(|e| io_err("could not wait for", &exe, e))?;
+        .map_err(|e| io_err("could not wait for", &engine_exe(&exe), e))?;
     if !status.success() {
         // The child died: every file it did not report failed with it.
         got.fail_the_rest(

@@ -529,8 +529,11 @@ impl Shared {
             .iter()
             .filter(|i| matches!(i.phase, Phase::Downloading | Phase::Verifying))
             .count();
-        let sized: Vec<u64> = items.iter().filter_map(|i| i.size).collect();
-        let mean_size = sized.iter().sum::<u64>() / (sized.len() as u64).max(1);
+        let (sized, total) = items
+            .iter()
+            .filter_map(|i| i.size)
+            .fold((0u64, 0u64), |(n, sum), size| (n + 1, sum + size));
+        let mean_size = total / sized.max(1);
         let mut sched = Sched {
             typical_request: mean_size.max(opts.block_size),
             items,
@@ -858,6 +861,11 @@ impl Sched {
         if self.remaining == 0 {
             return Next::Exit;
         }
+        // Enough connections to keep this mirror busy are open already
+        // (before the work left is summed up for the horizon below).
+        if !self.has_room(m) {
+            return Next::Wait;
+        }
         let bs = opts.block_size;
         let max_errors = opts.max_errors_per_mirror;
         let mirror = self.mirrors.get(m);
@@ -877,10 +885,6 @@ impl Sched {
             (Some(t), Some(r)) => target_blocks.min(((r * t) as u64 / bs).max(1) as usize),
             _ => target_blocks,
         };
-        // Enough connections to keep this mirror busy are open already.
-        if !self.has_room(m) {
-            return Next::Wait;
-        }
         // For a mirror without ranges: a file it could serve by reading
         // from the start and skipping what is done.
         let mut skip_candidate: Option<(usize, usize)> = None;
