@@ -276,7 +276,9 @@ tool_cmd() { # tool dir set
     mapfile -t names <"$SB/$set.names"
     case "$1" in
         pactor)
-            if ((SWARM)); then printf '%s\n' env -u PACTOR_SWARM_LOCAL_ONLY; else printf '%s\n' env PACTOR_SWARM_LOCAL_ONLY=1; fi
+            # outside the swarm scenarios run_tool sets PACTOR_SWARM_LOCAL_ONLY=1
+            # itself: an `env` here would be timed with pactor (~1.5 ms)
+            ((SWARM)) && printf '%s\n' env -u PACTOR_SWARM_LOCAL_ONLY
             printf '%s\n' "$PACTOR"; alpm_args "$r"
             # PACTOR_BENCH_DEBUG=1: --debug, with a line per file downloaded in the logs
             [[ ${PACTOR_BENCH_DEBUG:-0} == 1 ]] && printf '%s\n' --debug
@@ -308,6 +310,9 @@ run_tool() { # scenario set tool run
     local seeds=""
     ((${#MIRROR_LOGS[@]})) && mark="$(log_mark)"
     ((${#SEEDERS[@]})) && seeds="$(seeder_tx)"
+    # pactor's swarm stays on this machine (no DHT bootstrap nodes, no
+    # public trackers) outside the swarm scenarios
+    ((SWARM)) || local -x PACTOR_SWARM_LOCAL_ONLY=1
     t0="$(date +%s.%N)"
     "${RUN_NS[@]}" timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" >"$r/out.log" 2>&1 || rc=$?
     t1="$(date +%s.%N)"

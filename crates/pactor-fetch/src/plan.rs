@@ -182,26 +182,39 @@ impl FetchItem {
     /// The URL of this file on `mirror`: `<mirror>/<filename>`, as pacman
     /// builds it (one slash between, whatever the Server ends with).
     pub fn url_on(&self, mirror: &Url) -> Result<Url, url::ParseError> {
-        // A plain file name on a mirror without query or fragment: only the
-        // path changes, and the host is not parsed again (its IDNA mapping
-        // was most of the cost, 300 packages times every mirror). Anything
-        // else is parsed whole, as before.
-        let plain = self
-            .filename
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-:@~=".contains(&b));
-        if plain && mirror.query().is_none() && mirror.fragment().is_none() && mirror.has_host() {
-            let mut url = mirror.clone();
-            url.set_path(&format!(
-                "{}/{}",
-                mirror.path().trim_end_matches('/'),
-                self.filename
-            ));
-            return Ok(url);
-        }
-        let base = mirror.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/{}", self.filename))
+        file_url(mirror, &self.filename)
     }
+}
+
+/// Whether `filename` on `mirror` needs no parsing: a plain file name on a
+/// mirror without query or fragment, where only the path changes. Then
+/// [`file_url`] cannot fail.
+pub(crate) fn joins_plainly(mirror: &Url, filename: &str) -> bool {
+    filename
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._+-:@~=".contains(&b))
+        && mirror.query().is_none()
+        && mirror.fragment().is_none()
+        && mirror.has_host()
+}
+
+/// The URL of `filename` on `mirror`: `<mirror>/<filename>`, as pacman
+/// builds it (one slash between, whatever the Server ends with).
+pub(crate) fn file_url(mirror: &Url, filename: &str) -> Result<Url, url::ParseError> {
+    // The host is not parsed again where only the path changes (its IDNA
+    // mapping was most of the cost, 300 packages times every mirror).
+    // Anything else is parsed whole.
+    if joins_plainly(mirror, filename) {
+        let mut url = mirror.clone();
+        url.set_path(&format!(
+            "{}/{}",
+            mirror.path().trim_end_matches('/'),
+            filename
+        ));
+        return Ok(url);
+    }
+    let base = mirror.as_str().trim_end_matches('/');
+    Url::parse(&format!("{base}/{filename}"))
 }
 
 #[cfg(test)]
