@@ -2,7 +2,9 @@
 # pactor -x benchmark: pactor -Sxw, the reference pacman -Sw (ParallelDownloads
 # = 5) and aria2c (every mirror of a file on one line) side by side, on the same
 # four local mirrors, each in its own network namespace behind a veth shaped
-# with tc (tbf total rate + netem 30 ms delay). A benchmark, not a test: it
+# with tc (tbf total rate + netem 30 ms delay; where the kernel has no netem,
+# a delay line in the mirror's namespace, scripts/bench/delay.py, holds each
+# answer 30 ms instead; PACTOR_BENCH_DELAY_LINE=0: no delay). A benchmark, not a test: it
 # prints numbers and never fails on them. Needs root (ip netns, tc), nginx,
 # aria2c, python3, bsdtar, zstd and repo-add.
 #
@@ -189,14 +191,26 @@ shape() { # mirror MB/s: the mirror's total upload (tbf) plus 30 ms (netem)
     local burst=$(($2 * 1000000 / 100)); ((burst < 32768)) && burst=32768
     tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
     tc -n "$ns" qdisc add dev "$dev" root handle 1: tbf rate "${mbit}mbit" burst "$burst" latency 100ms
-    # netem may be missing from the kernel: then the mirrors have no added delay
+    # netem may be missing from the kernel: then a delay line in front of each
+    # mirror (scripts/bench/delay.py) holds its answers 30 ms instead, unless
+    # PACTOR_BENCH_DELAY_LINE=0 (no added delay)
     if tc -n "$ns" qdisc add dev "$dev" parent 1:1 handle 10: netem delay 30ms limit 100000 2>/dev/null; then
-        DELAY="30 ms"
+        DELAY="30 ms (netem)" DELAY_LINE=0
+    elif [[ ${PACTOR_BENCH_DELAY_LINE:-1} == 1 ]]; then
+        DELAY="30 ms (no sch_netem in this kernel: a delay line, scripts/bench/delay.py)" DELAY_LINE=1
     else
-        DELAY="none (no sch_netem in this kernel)"
+        DELAY="none (no sch_netem in this kernel, PACTOR_BENCH_DELAY_LINE=0)" DELAY_LINE=0
     fi
 }
-DELAY=unset
+DELAY=unset DELAY_LINE=0
+# the port a mirror's server listens on: behind the delay line, the next one
+server_port() { if ((DELAY_LINE)); then echo $((PORT + 1)); else echo "$PORT"; fi; }
+start_delay() { # mirror
+    ((DELAY_LINE)) || return 0
+    ip netns exec "$TAG-m$1" timeout -k 5 "$BENCH_TIMEOUT" python3 "$ROOT/scripts/bench/delay.py" \
+        "$(mirror_ip "$1")" "$PORT" "$(server_port)" 30 "$BENCH_TIMEOUT" &
+    server_pids+=($!)
+}
 
 start_nginx() { # mirror tree
     local i="$1" d="$SB/nginx$1" access="access_log off;"
@@ -214,24 +228,28 @@ http {
     client_body_temp_path $d/tmp/b; proxy_temp_path $d/tmp/p;
     fastcgi_temp_path $d/tmp/f; uwsgi_temp_path $d/tmp/u; scgi_temp_path $d/tmp/s;
     default_type application/octet-stream;
-    server { listen $(mirror_ip "$i"):$PORT; root $SB/tree-$2; }
+    server { listen $(mirror_ip "$i"):$(server_port); root $SB/tree-$2; }
 }
 CONF
     ip netns exec "$TAG-m$i" timeout -k 5 "$BENCH_TIMEOUT" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" &
     server_pids+=($!)
+    start_delay "$i"
 }
 start_stall() { # mirror tree
     ip netns exec "$TAG-m$1" timeout -k 5 "$BENCH_TIMEOUT" python3 "$ROOT/scripts/bench/stall.py" \
-        "$SB/tree-$2" "$(mirror_ip "$1")" "$PORT" $MiB 120 "$BENCH_TIMEOUT" &
+        "$SB/tree-$2" "$(mirror_ip "$1")" "$(server_port)" $MiB 120 "$BENCH_TIMEOUT" &
     server_pids+=($!)
+    start_delay "$1"
 }
 wait_up() { # mirror
-    local n
-    for n in $(seq 100); do
-        (exec 3<>"/dev/tcp/$(mirror_ip "$1")/$PORT") 2>/dev/null && return 0
-        sleep 0.1
+    local n p
+    for p in "$(server_port)" "$PORT"; do
+        for n in $(seq 101); do
+            ((n <= 100)) || die "mirror $1 did not start"
+            (exec 3<>"/dev/tcp/$(mirror_ip "$1")/$p") 2>/dev/null && break
+            sleep 0.1
+        done
     done
-    die "mirror $1 did not start"
 }
 
 # --- runs --------------------------------------------------------------------

@@ -1071,11 +1071,14 @@ impl Sched {
 
     /// Whether mirror `m` may open another connection: fewer than the
     /// configured limit, and fewer than its link needs
-    /// ([`Mirror::connections_needed`]).
+    /// ([`Mirror::connections_needed`]), or than the first few while that
+    /// is not known yet.
     fn has_room(&self, m: MirrorId) -> bool {
         let mirror = self.mirrors.get(m);
-        let needed = mirror.connections_needed(self.typical_request as f64);
-        mirror.active < needed.map_or(self.per_mirror_limit, |n| n.min(self.per_mirror_limit))
+        let needed = mirror
+            .connections_needed(self.typical_request as f64)
+            .unwrap_or(crate::plan::FIRST_CONNECTIONS_PER_MIRROR);
+        mirror.active < needed.min(self.per_mirror_limit)
     }
 
     /// Seconds the work left (free blocks and the rest of every request in

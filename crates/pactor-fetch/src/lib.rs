@@ -17,7 +17,10 @@ pub use engine::{
 };
 pub use error::{FetchError, FileFailure, SourceAttempt, SourceError};
 pub use http::prebuild_client;
-pub use plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
+pub use plan::{
+    FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource,
+    FIRST_CONNECTIONS_PER_MIRROR,
+};
 pub use reporter::{BenchReason, ItemId, NoopReporter, Reporter, SourceKind};
 pub use url::Url;
 

@@ -65,6 +65,10 @@ pub enum TorrentSource {
     Urls(Vec<Url>),
 }
 
+/// Connections a mirror gets before its rate and latency are known (see
+/// [`Limits::max_connections_per_mirror`]).
+pub const FIRST_CONNECTIONS_PER_MIRROR: usize = 6;
+
 /// Limits chosen by the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -73,7 +77,9 @@ pub struct Limits {
     pub max_download_rate: Option<u64>,
     /// Most HTTP connections open at once over all mirrors.
     pub max_connections: usize,
-    /// Most HTTP connections to one mirror (scheme, host and port).
+    /// Most HTTP connections to one mirror (scheme, host and port); at
+    /// most [`FIRST_CONNECTIONS_PER_MIRROR`] of them before the mirror has
+    /// answered and its link is known.
     pub max_connections_per_mirror: usize,
 }
 
@@ -82,11 +88,14 @@ impl Default for Limits {
         Limits {
             max_download_rate: None,
             max_connections: 48,
-            // Six, like browsers (pacman's default ParallelDownloads is
-            // five, all to the first mirror): with 30 ms to the first byte,
-            // small packages keep a 20 MB/s mirror ~70% busy with six, ~55%
-            // with four (benches/mirrors.rs).
-            max_connections_per_mirror: 6,
+            // Twelve, of which a mirror gets only what its link needs once
+            // its rate and latency are known, and six before (like
+            // browsers; pacman's default ParallelDownloads is five, all to
+            // the first mirror). With 30 ms to each answer, 300 small
+            // packages kept a 20 MB/s mirror 89% busy on six connections
+            // and 95-96% on the eleven or twelve its link needs
+            // (BENCHMARKS.md, small300).
+            max_connections_per_mirror: 12,
         }
     }
 }

@@ -707,6 +707,43 @@ async fn a_mirror_keeps_the_connections_its_link_needs() {
     .await;
 }
 
+/// A fast mirror far away needs many requests in flight to stay busy with
+/// small files: it gets six before it has answered, then grows to what its
+/// link needs (up to twelve).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_far_mirror_grows_past_the_first_six() {
+    within(Duration::from_secs(60), async {
+        let files = Files::new(&[64 * 1024; 160]);
+        let far = spawn_mirror(
+            files.map.clone(),
+            Faults {
+                rate: Some(16_000_000),
+                latency: Duration::from_millis(40),
+                ..Faults::default()
+            },
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        fetch_all(
+            plan(files.items(&[far.url()]), dir.path()),
+            Arc::new(CollectingReporter::default()),
+        )
+        .await
+        .unwrap();
+        assert_placed(&files, dir.path());
+        let (first, peak) = (far.peak_before_first_answer(), far.peak_in_flight());
+        eprintln!("{first} requests before the first answer, {peak} at most");
+        let six = pactor_fetch::FIRST_CONNECTIONS_PER_MIRROR as u64;
+        assert!(
+            (1..=six).contains(&first),
+            "{first} requests before the first answer"
+        );
+        assert!(peak >= 9, "at most {peak} requests at once 40 ms away");
+        assert!(peak <= 12, "{peak} requests at once, over the limit");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_falls_through_to_the_next_mirror() {
     within(Duration::from_secs(20), async {

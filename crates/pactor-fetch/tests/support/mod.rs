@@ -90,6 +90,8 @@ pub struct Mirror {
 pub struct InFlight {
     now: AtomicU64,
     peak: AtomicU64,
+    /// The peak when the first answer went out (0 before).
+    peak_at_first_answer: AtomicU64,
 }
 
 impl InFlight {
@@ -98,6 +100,14 @@ impl InFlight {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(n, Ordering::SeqCst);
         Serving(self.clone())
+    }
+
+    /// Records the peak so far, the first time only.
+    fn answering(&self) {
+        let peak = self.peak.load(Ordering::SeqCst);
+        let _ =
+            self.peak_at_first_answer
+                .compare_exchange(0, peak, Ordering::SeqCst, Ordering::SeqCst);
     }
 }
 
@@ -114,6 +124,11 @@ impl Mirror {
     /// The most requests served at once since the last reset.
     pub fn peak_in_flight(&self) -> u64 {
         self.in_flight.peak.load(Ordering::SeqCst)
+    }
+    /// The most requests served at once before the first answer went out
+    /// (what a client opened before it could know the link).
+    pub fn peak_before_first_answer(&self) -> u64 {
+        self.in_flight.peak_at_first_answer.load(Ordering::SeqCst)
     }
     /// Starts counting the peak again from the requests served now.
     pub fn reset_peak(&self) {
@@ -183,6 +198,7 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
+    state.in_flight.answering();
     let status_only = |code: StatusCode| {
         Response::builder()
             .status(code)
