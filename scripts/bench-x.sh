@@ -3,10 +3,10 @@
 # = 5) and aria2c (every mirror of a file on one line) side by side, on the same
 # four local mirrors, each in its own network namespace behind a veth shaped
 # with tc (tbf total rate + netem 30 ms delay; where the kernel has no netem,
-# a delay line in the mirror's namespace, scripts/bench/delay.py, holds each
-# answer 30 ms instead; PACTOR_BENCH_DELAY_LINE=0: no delay). A benchmark, not a test: it
-# prints numbers and never fails on them. Needs root (ip netns, tc), nginx,
-# aria2c, python3, bsdtar, zstd and repo-add.
+# a delay line in the mirror's namespace, scripts/bench/delay.py, holds what
+# it sends 30 ms instead; PACTOR_BENCH_DELAY_LINE=0: no delay). A benchmark,
+# not a test: it prints numbers and never fails on them. Needs root (ip netns,
+# tc), nginx, aria2c, python3, bsdtar, zstd and repo-add.
 #
 #   scripts/bench-x.sh [--quick] [--runs N] [--keep] [SCENARIO...]
 #

@@ -87,6 +87,8 @@ async def main():
     server = await asyncio.start_server(serve, addr, port, backlog=1024, reuse_address=True)
     async with server:
         await asyncio.sleep(lifetime)
+        # connections still open at the end go with the process, quietly
+        asyncio.get_running_loop().set_exception_handler(lambda *_: None)
 
 
 asyncio.run(main())
