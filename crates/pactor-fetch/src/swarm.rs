@@ -509,10 +509,9 @@ fn rate(bps: u64) -> Option<NonZeroU32> {
 /// then the torrent's `url-list` (BEP 19: an entry ending in `/` is a
 /// directory the name is appended to). Only http and https.
 pub fn webseed_urls(filename: &str, mirrors: &[Url], url_list: &[String]) -> Vec<Url> {
-    let from_mirrors = mirrors.iter().filter_map(|m| {
-        let base = m.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/{filename}")).ok()
-    });
+    let from_mirrors = mirrors
+        .iter()
+        .filter_map(|m| crate::plan::file_url(m, filename).ok());
     let from_torrent = url_list.iter().filter_map(|u| {
         if u.ends_with('/') {
             Url::parse(&format!("{u}{filename}")).ok()
