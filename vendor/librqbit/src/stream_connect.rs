@@ -417,17 +417,8 @@ pub(crate) const UNSENT_LIMIT: u32 = 32 * 1024;
 /// socket hold megabytes: on a 5 MB/s uplink shared by seven peers that
 /// is seconds of chunks no cancel can reach, and every `request`, `have`
 /// and `cancel` to that peer waited behind them (PACTOR-PATCHES.md, 11).
-///
-/// pactor: and `TCP_NODELAY`. The peer protocol writes small messages one
-/// after the other (`interested`, then the first `request`s); with Nagle's
-/// algorithm the second waited for the peer's ACK of the first, which a
-/// peer with nothing to answer delays by ~40 ms: every webseed bridge's
-/// first request came 43 ms after its handshake (PACTOR-PATCHES.md, 14).
 pub(crate) fn limit_unsent(stream: &tokio::net::TcpStream) {
     if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_LIMIT) {
         debug!("TCP_NOTSENT_LOWAT: {e}");
-    }
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!("TCP_NODELAY: {e}");
     }
 }
