@@ -554,6 +554,13 @@ fn copy_local(
 /// pactor stored earlier; each `TorrentServer` template (`$repo`, `$arch`,
 /// file name appended, like a pacman Server); `<Server>/<file>.torrent` on the
 /// repo's own mirrors. A hint only: the engine validates it against the db.
+///
+/// The mirrors are taken in turn from a different one for each package
+/// (`turn`: the package's place among those looked up), so that the
+/// lookups of a transaction spread over its mirrors instead of all asking
+/// the first, and each mirror has connections open by the time the
+/// webseeds start on it (the engine's lookups and webseeds share one HTTP
+/// client). Any copy will do: the engine checks it against the sync db.
 struct TorrentLookup {
     stored: PathBuf,
     templates: Vec<String>,
@@ -566,21 +573,29 @@ impl TorrentLookup {
         repo: &str,
         filename: &str,
         servers: &[String],
+        turn: usize,
     ) -> pactor_fetch::TorrentSource {
         let stored = self.stored.join(format!("{filename}.torrent"));
         if stored.is_file() {
             return pactor_fetch::TorrentSource::File(stored);
         }
         let torrent = format!("{filename}.torrent");
+        let url = |base: String| {
+            Url::parse(&format!("{}/{torrent}", base.trim_end_matches('/')))
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+        };
+        let mut mirrors: Vec<Url> = servers.iter().cloned().filter_map(url).collect();
+        if !mirrors.is_empty() {
+            let first = turn % mirrors.len();
+            mirrors.rotate_left(first);
+        }
         let urls = self
             .templates
             .iter()
             .map(|t| t.replace("$repo", repo).replace("$arch", &self.arch))
-            .chain(servers.iter().cloned())
-            .filter_map(|base| {
-                Url::parse(&format!("{}/{torrent}", base.trim_end_matches('/'))).ok()
-            })
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .filter_map(url)
+            .chain(mirrors)
             .collect();
         pactor_fetch::TorrentSource::Urls(urls)
     }
@@ -622,6 +637,8 @@ fn run_plan(dest_dir: &Path) {
     let mut items = Vec::new();
     // The packages of a repository share its servers: parsed once.
     let mut by_servers: HashMap<&[String], (Vec<PathBuf>, Vec<Url>)> = HashMap::new();
+    // Packages whose torrent is looked up so far ([`TorrentLookup::source`]).
+    let mut turn = 0;
     for f in &planned {
         let sha = f.sha256.as_deref().and_then(parse_sha256);
         // libalpm tries CacheServers first; so does the engine.
@@ -649,7 +666,10 @@ fn run_plan(dest_dir: &Path) {
             // A package below TorrentMinSize never goes to the swarm: no
             // torrent to look for (a stat and a URL per server saved each).
             let for_swarm = kind == ItemKind::Package && size.is_some_and(|s| s >= swarm.min_size);
-            let torrent = for_swarm.then(|| lookup.source(&f.repo, &name, &f.servers));
+            let torrent = for_swarm.then(|| {
+                turn += 1;
+                lookup.source(&f.repo, &name, &f.servers, turn - 1)
+            });
             items.push(FetchItem {
                 filename: name,
                 size,
@@ -919,7 +939,7 @@ mod tests {
             "http://m1/core/os/x86_64".to_owned(),
             "file:///srv/core".to_owned(),
         ];
-        match lookup.source("core", "a-1-1-x86_64.pkg.tar.zst", &servers) {
+        match lookup.source("core", "a-1-1-x86_64.pkg.tar.zst", &servers, 0) {
             pactor_fetch::TorrentSource::Urls(u) => assert_eq!(
                 u.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
                 [
@@ -929,13 +949,37 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+        // The next package starts at the next mirror (file:// ones are
+        // never asked); the templates stay first.
+        let servers = [
+            "http://m1/core/os/x86_64".to_owned(),
+            "file:///srv/core".to_owned(),
+            "https://m2/core/os/x86_64".to_owned(),
+        ];
+        for (turn, first) in [(1, "https://m2"), (2, "http://m1"), (7, "https://m2")] {
+            match lookup.source("core", "b-1-1-any.pkg.tar.zst", &servers, turn) {
+                pactor_fetch::TorrentSource::Urls(u) => {
+                    let hosts: Vec<String> = u
+                        .iter()
+                        .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap()))
+                        .collect();
+                    let other = if first == "http://m1" {
+                        "https://m2"
+                    } else {
+                        "http://m1"
+                    };
+                    assert_eq!(hosts, ["http://t.example", first, other], "turn {turn}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
         std::fs::write(
             dir.path().join("a-1-1-x86_64.pkg.tar.zst.torrent"),
             b"d4:infode",
         )
         .unwrap();
         assert!(matches!(
-            lookup.source("core", "a-1-1-x86_64.pkg.tar.zst", &servers),
+            lookup.source("core", "a-1-1-x86_64.pkg.tar.zst", &servers, 0),
             pactor_fetch::TorrentSource::File(_)
         ));
     }

@@ -186,9 +186,31 @@ pub struct Swarm {
     next_id: std::sync::atomic::AtomicUsize,
 }
 
+/// The HTTP client of a session's webseed bridges: it keeps up to
+/// `connections_per_mirror` idle connections to each mirror.
+pub(crate) fn webseed_client(options: &WebseedOptions) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .user_agent(options.user_agent.clone())
+        .pool_max_idle_per_host(options.connections_per_mirror)
+        .tcp_nodelay(true)
+        .build()
+}
+
 impl Swarm {
     /// Opens the session: listener, DHT, LSD, trackers and limits.
     pub async fn start(options: SwarmOptions) -> Result<Swarm, SwarmError> {
+        Swarm::start_with_client(options, None).await
+    }
+
+    /// [`Swarm::start`] whose webseed bridges use `client` (one from
+    /// [`webseed_client`]) when given: connections it opened before, to
+    /// the mirrors for the torrents themselves, carry the first range
+    /// requests without a new handshake.
+    pub(crate) async fn start_with_client(
+        options: SwarmOptions,
+        client: Option<reqwest::Client>,
+    ) -> Result<Swarm, SwarmError> {
         let dht_file = (options.dht && !options.state_dir.as_os_str().is_empty())
             .then(|| options.state_dir.join(DHT_FILE));
         let dht = options.dht.then(|| DhtSessionConfig {
@@ -251,13 +273,11 @@ impl Swarm {
         let session = Session::new_with_opts(options.state_dir.clone(), session_options)
             .await
             .map_err(|e| SwarmError::Start(format!("{e:#}")))?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(options.webseed.connect_timeout)
-            .user_agent(options.webseed.user_agent.clone())
-            .pool_max_idle_per_host(options.webseed.connections_per_mirror)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| SwarmError::Start(format!("HTTP client: {e}")))?;
+        let client = match client {
+            Some(client) => client,
+            None => webseed_client(&options.webseed)
+                .map_err(|e| SwarmError::Start(format!("HTTP client: {e}")))?,
+        };
         Ok(Swarm {
             session,
             bridges: tokio::sync::Mutex::new(HashMap::new()),
@@ -269,6 +289,11 @@ impl Swarm {
             dht_file,
             next_id: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// The HTTP client of the webseed bridges.
+    pub(crate) fn webseed_client(&self) -> reqwest::Client {
+        self.client.clone()
     }
 
     /// The DHT's UDP address, when it runs.

@@ -34,7 +34,7 @@ use crate::error::{FetchError, FileFailure};
 use crate::http::RateLimiter;
 use crate::plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
 use crate::reporter::{BenchReason, ItemId, Reporter, SourceKind};
-use crate::swarm::{Swarm, SwarmItem, SwarmOptions, Transfer};
+use crate::swarm::{Swarm, SwarmItem, SwarmOptions, Transfer, WebseedOptions};
 use crate::torrent::{self, MAX_TORRENT_BYTES};
 use crate::verify;
 
@@ -167,7 +167,21 @@ pub async fn fetch_transaction_on(
     let total = plan.items.iter().filter_map(|i| i.size).sum();
     reporter.on_start(plan.items.len(), total);
 
-    let mut lookups = Lookups::start(&plan, &swarm_bound, &settings, reporter.as_ref());
+    // One HTTP client for the torrent lookups and the webseed bridges: the
+    // connections the lookups open to a mirror then carry the bridges' first
+    // range requests there, a connection's handshake sooner.
+    let client = match &session {
+        Some(s) => Ok(s.webseed_client()),
+        None => crate::swarm::webseed_client(&WebseedOptions::default()),
+    };
+    let client = match client {
+        Ok(client) => Some(client),
+        Err(e) => {
+            reporter.on_warning(&format!("torrents not used: HTTP client: {e}"));
+            None
+        }
+    };
+    let mut lookups = Lookups::start(&plan, &swarm_bound, &settings, client.clone());
     let ctx = Arc::new(Ctx {
         reporter: reporter.clone(),
         download_dir: plan.download_dir.clone(),
@@ -208,7 +222,7 @@ pub async fn fetch_transaction_on(
         if swarm.is_none() && !swarm_failed {
             swarm = match session.take() {
                 Some(s) => Some(s),
-                None => start_swarm(&plan, &settings, reporter.as_ref()).await,
+                None => start_swarm(&plan, &settings, client.clone(), reporter.as_ref()).await,
             };
             swarm_failed = swarm.is_none();
         }
@@ -358,27 +372,20 @@ struct Lookups {
 }
 
 impl Lookups {
-    /// Starts a lookup for each item marked in `swarm_bound` ([`for_swarm`]).
+    /// Starts a lookup for each item marked in `swarm_bound` ([`for_swarm`])
+    /// on `client` (none: no lookups, every package goes to HTTP).
     fn start(
         plan: &FetchPlan,
         swarm_bound: &[bool],
         settings: &SwarmSettings,
-        reporter: &dyn Reporter,
+        client: Option<reqwest::Client>,
     ) -> Lookups {
         let mut running = JoinSet::new();
         let deadline = tokio::time::Instant::now() + settings.lookup_timeout;
-        let client = match reqwest::Client::builder()
-            .connect_timeout(settings.lookup_timeout)
-            .timeout(settings.lookup_timeout)
-            .user_agent(plan.options.user_agent.clone())
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                reporter.on_warning(&format!("torrents not used: HTTP client: {e}"));
-                return Lookups { running, deadline };
-            }
+        let Some(client) = client else {
+            return Lookups { running, deadline };
         };
+        let timeout = settings.lookup_timeout;
         for (i, item) in plan.items.iter().enumerate() {
             let (Some(source), Some(size), true) = (&item.torrent, item.size, swarm_bound[i])
             else {
@@ -386,7 +393,10 @@ impl Lookups {
             };
             let (client, source, filename) =
                 (client.clone(), source.clone(), item.filename.clone());
-            running.spawn(async move { (i, find_torrent(client, source, filename, size).await) });
+            running.spawn(async move {
+                let found = find_torrent(client, timeout, source, filename, size).await;
+                (i, found)
+            });
         }
         Lookups { running, deadline }
     }
@@ -444,6 +454,7 @@ enum Lookup {
 
 async fn find_torrent(
     client: reqwest::Client,
+    timeout: Duration,
     source: TorrentSource,
     filename: String,
     size: u64,
@@ -472,7 +483,7 @@ async fn find_torrent(
             let ask = |race: &mut JoinSet<_>, url: Url| {
                 let (client, filename) = (client.clone(), filename.clone());
                 race.spawn(async move {
-                    let got = fetch_torrent(&client, &url).await?;
+                    let got = fetch_torrent(&client, timeout, &url).await?;
                     match torrent::parse_for_package(&got, &filename, size) {
                         Ok(_) => Ok(got),
                         Err(e) => Err(Some(format!("{url}: {e}"))),
@@ -516,8 +527,13 @@ async fn find_torrent(
 /// One `.torrent` from a URL, at most [`MAX_TORRENT_BYTES`]. `Err(None)`:
 /// not there (404, an error status, unreachable) — normal, not reported;
 /// `Err(Some(..))`: something answered that is not a usable torrent.
-async fn fetch_torrent(client: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Option<String>> {
-    let mut response = client.get(url.clone()).send().await.map_err(|_| None)?;
+async fn fetch_torrent(
+    client: &reqwest::Client,
+    timeout: Duration,
+    url: &Url,
+) -> Result<Vec<u8>, Option<String>> {
+    let request = client.get(url.clone()).timeout(timeout);
+    let mut response = request.send().await.map_err(|_| None)?;
     if !response.status().is_success() {
         return Err(None);
     }
@@ -565,6 +581,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 async fn start_swarm(
     plan: &FetchPlan,
     settings: &SwarmSettings,
+    client: Option<reqwest::Client>,
     reporter: &dyn Reporter,
 ) -> Option<Arc<Swarm>> {
     let dir = plan.download_dir.join(SWARM_DIR);
@@ -584,7 +601,7 @@ async fn start_swarm(
         max_upload_rate: settings.max_upload_rate,
         ..Default::default()
     };
-    match Swarm::start(options).await {
+    match Swarm::start_with_client(options, client).await {
         Ok(s) => Some(Arc::new(s)),
         Err(e) => {
             reporter.on_warning(&format!("torrents not used: {e}"));
