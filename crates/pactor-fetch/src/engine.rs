@@ -440,6 +440,9 @@ struct Sched {
     /// A typical request: the mean size of the files with a known size
     /// (at least a block), bytes.
     typical_request: u64,
+    /// Connections a mirror gets before its link is known
+    /// ([`crate::plan::first_connections`] of `typical_request`).
+    first_connections: usize,
     /// The global download limit, bytes/s, if any.
     limit: Option<f64>,
     /// Events from preparation, emitted once the run starts.
@@ -556,9 +559,10 @@ impl Shared {
             .iter()
             .filter_map(|i| i.size)
             .fold((0u64, 0u64), |(n, sum), size| (n + 1, sum + size));
-        let mean_size = total / sized.max(1);
+        let typical_request = (total / sized.max(1)).max(opts.block_size);
         let mut sched = Sched {
-            typical_request: mean_size.max(opts.block_size),
+            typical_request,
+            first_connections: crate::plan::first_connections(typical_request),
             items,
             mirrors,
             leases: Vec::new(),
@@ -1077,7 +1081,7 @@ impl Sched {
         let mirror = self.mirrors.get(m);
         let needed = mirror
             .connections_needed(self.typical_request as f64)
-            .unwrap_or(crate::plan::FIRST_CONNECTIONS_PER_MIRROR);
+            .unwrap_or(self.first_connections);
         mirror.active < needed.min(self.per_mirror_limit)
     }
 

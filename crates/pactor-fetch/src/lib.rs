@@ -18,8 +18,8 @@ pub use engine::{
 pub use error::{FetchError, FileFailure, SourceAttempt, SourceError};
 pub use http::prebuild_client;
 pub use plan::{
-    FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource,
-    FIRST_CONNECTIONS_PER_MIRROR,
+    first_connections, FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource,
+    FIRST_BYTES_IN_FLIGHT, FIRST_CONNECTIONS_PER_MIRROR,
 };
 pub use reporter::{BenchReason, ItemId, NoopReporter, Reporter, SourceKind};
 pub use url::Url;

@@ -65,9 +65,28 @@ pub enum TorrentSource {
     Urls(Vec<Url>),
 }
 
-/// Connections a mirror gets before its rate and latency are known (see
-/// [`Limits::max_connections_per_mirror`]).
+/// Connections a mirror gets at least before its rate and latency are
+/// known (see [`Limits::max_connections_per_mirror`], [`first_connections`]).
 pub const FIRST_CONNECTIONS_PER_MIRROR: usize = 6;
+
+/// Bytes a mirror is asked for at once, at least, before its rate and
+/// latency are known ([`first_connections`]).
+pub const FIRST_BYTES_IN_FLIGHT: u64 = 1024 * 1024;
+
+/// Connections a mirror gets before its rate and latency are known, when a
+/// request is typically `request_bytes` (the mean file size): six, or as
+/// many as it takes to have [`FIRST_BYTES_IN_FLIGHT`] in flight, up to
+/// twelve. Large files are asked for in 1 MiB requests until the rate is
+/// known, so six requests put 6 MiB in flight; small ones are one request
+/// each, and six of 110 KiB left a 20 MB/s mirror 30 ms away idle between
+/// its first answers and the next (BENCHMARKS.md, small300).
+pub fn first_connections(request_bytes: u64) -> usize {
+    let wanted = FIRST_BYTES_IN_FLIGHT.div_ceil(request_bytes.max(1));
+    usize::try_from(wanted).unwrap_or(usize::MAX).clamp(
+        FIRST_CONNECTIONS_PER_MIRROR,
+        Limits::default().max_connections_per_mirror,
+    )
+}
 
 /// Limits chosen by the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +97,7 @@ pub struct Limits {
     /// Most HTTP connections open at once over all mirrors.
     pub max_connections: usize,
     /// Most HTTP connections to one mirror (scheme, host and port); at
-    /// most [`FIRST_CONNECTIONS_PER_MIRROR`] of them before the mirror has
+    /// most [`first_connections`] of them before the mirror has
     /// answered and its link is known.
     pub max_connections_per_mirror: usize,
 }
@@ -89,9 +108,10 @@ impl Default for Limits {
             max_download_rate: None,
             max_connections: 48,
             // Twelve, of which a mirror gets only what its link needs once
-            // its rate and latency are known, and six before (like
-            // browsers; pacman's default ParallelDownloads is five, all to
-            // the first mirror). With 30 ms to each answer, 300 small
+            // its rate and latency are known, and `first_connections`
+            // before (six, like browsers, or more for small files;
+            // pacman's default ParallelDownloads is five, all to the first
+            // mirror). With 30 ms to each answer, 300 small
             // packages kept a 20 MB/s mirror 89% busy on six connections
             // and 95-96% on the eleven or twelve its link needs
             // (BENCHMARKS.md, small300).

@@ -708,16 +708,17 @@ async fn a_mirror_keeps_the_connections_its_link_needs() {
 }
 
 /// A fast mirror far away needs many requests in flight to stay busy with
-/// small files: it gets six before it has answered, then grows to what its
-/// link needs (up to twelve).
+/// small files: before it has answered it gets enough for 1 MiB in flight
+/// (eight of these 128 KiB files, where six was the rule for any size),
+/// then grows to what its link needs (up to twelve).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fast_far_mirror_grows_past_the_first_six() {
+async fn a_fast_far_mirror_grows_past_its_first_requests() {
     within(Duration::from_secs(60), async {
-        let files = Files::new(&[64 * 1024; 160]);
+        let files = Files::new(&[128 * 1024; 160]);
         let far = spawn_mirror(
             files.map.clone(),
             Faults {
-                rate: Some(16_000_000),
+                rate: Some(40_000_000),
                 latency: Duration::from_millis(40),
                 ..Faults::default()
             },
@@ -733,15 +734,34 @@ async fn a_fast_far_mirror_grows_past_the_first_six() {
         assert_placed(&files, dir.path());
         let (first, peak) = (far.peak_before_first_answer(), far.peak_in_flight());
         eprintln!("{first} requests before the first answer, {peak} at most");
-        let six = pactor_fetch::FIRST_CONNECTIONS_PER_MIRROR as u64;
+        let allowed = pactor_fetch::first_connections(128 * 1024) as u64;
+        assert_eq!(allowed, 8);
         assert!(
-            (1..=six).contains(&first),
+            (1..=allowed).contains(&first),
             "{first} requests before the first answer"
         );
-        assert!(peak >= 9, "at most {peak} requests at once 40 ms away");
+        assert!(
+            peak > allowed,
+            "at most {peak} requests at once 40 ms away: never grew"
+        );
         assert!(peak <= 12, "{peak} requests at once, over the limit");
     })
     .await;
+}
+
+#[test]
+fn first_requests_put_a_mebibyte_in_flight() {
+    use pactor_fetch::{first_connections, FIRST_CONNECTIONS_PER_MIRROR};
+    // Large files: six requests of up to 1 MiB each.
+    assert_eq!(
+        first_connections(64 * 1024 * 1024),
+        FIRST_CONNECTIONS_PER_MIRROR
+    );
+    assert_eq!(first_connections(256 * 1024), FIRST_CONNECTIONS_PER_MIRROR);
+    // Small files: one request each, as many as 1 MiB takes, up to twelve.
+    assert_eq!(first_connections(110 * 1024), 10);
+    assert_eq!(first_connections(64 * 1024), 12);
+    assert_eq!(first_connections(0), 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
