@@ -67,10 +67,7 @@ pub struct WebseedOptions {
 impl Default for WebseedOptions {
     fn default() -> Self {
         WebseedOptions {
-            // With 30 ms to the mirrors, four left the fastest (20 MB/s of
-            // 40) short: requests of a few pieces each wait a round trip
-            // (BENCHMARKS.md, "healthy").
-            connections_per_mirror: 8,
+            connections_per_mirror: 4,
             max_request_bytes: 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(5),
@@ -781,7 +778,6 @@ impl Bridge {
         tokio::spawn(conn.clone().schedule());
 
         loop {
-            quick_ack(&rd);
             let msg = tokio::select! {
                 _ = self.cancel.cancelled() => return Ok(()),
                 _ = conn_cancel.cancelled() => return Ok(()),
@@ -790,18 +786,6 @@ impl Bridge {
             conn.on_message(msg)?;
         }
     }
-}
-
-/// Acknowledges what librqbit sends at once instead of after the delayed
-/// ACK's 40 ms. librqbit leaves Nagle's algorithm on, so a request written
-/// while its previous small message (`interested`, another request) is
-/// unacknowledged waits for that ACK: while the bridge has no piece data
-/// to send (at the start, and while it waits for a mirror's answer) that was
-/// 40 ms at every bridge before its first HTTP request. The flag does not
-/// stay on (the kernel leaves quick-ACK mode by itself), hence before every
-/// read.
-fn quick_ack(rd: &tokio::net::tcp::OwnedReadHalf) {
-    let _ = socket2::SockRef::from(rd.as_ref()).set_tcp_quickack(true);
 }
 
 /// Message id of `not interested`.
