@@ -226,7 +226,9 @@ pub async fn fetch_transaction_on(
             };
             swarm_failed = swarm.is_none();
         }
-        let (Some(swarm), Some(item)) = (&swarm, items.get_mut(i).and_then(Option::take)) else {
+        // Without a session the item stays in `items` for the HTTP leg.
+        let Some(swarm) = &swarm else { continue };
+        let Some(item) = items.get_mut(i).and_then(Option::take) else {
             continue;
         };
         legs.spawn(swarm_leg(
@@ -267,6 +269,22 @@ pub async fn fetch_transaction_on(
         return Err(fatal);
     }
 
+    // Every item ends delivered or failed; one that a leg let go of
+    // silently would otherwise surface only as a missing file later.
+    for (i, item) in plan.items.iter().enumerate() {
+        let id = ItemId(i);
+        let accounted =
+            all.files.iter().any(|f| f.item == id) || all.failures.iter().any(|(f, _)| *f == id);
+        if !accounted {
+            let failure = FileFailure {
+                filename: item.filename.clone(),
+                attempts: Vec::new(),
+                note: Some("the download ended without delivering it".into()),
+            };
+            reporter.on_item_failed(id, &failure);
+            all.failures.push((id, failure));
+        }
+    }
     let mut files = all.files;
     files.sort_by_key(|f| f.item);
     let summary = FetchSummary {

@@ -286,6 +286,41 @@ async fn no_torrent_anywhere_starts_no_session() {
     assert!(out.summary.bytes_from_mirrors >= data.len() as u64);
 }
 
+/// A session that cannot start (here its download directory cannot be
+/// made) is a warning; every package whose torrent was accepted still
+/// arrives, over HTTP, in this transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_cannot_start_leaves_its_packages_to_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let a = content(21, 2 * 1024 * 1024 + 5);
+    let b = content(22, 1024 * 1024 + 9);
+    let files = HashMap::from([
+        (A.to_owned(), a.clone()),
+        (format!("{A}.torrent"), torrent_of(tmp.path(), A, &a).into()),
+        (B.to_owned(), b.clone()),
+        (format!("{B}.torrent"), torrent_of(tmp.path(), B, &b).into()),
+    ]);
+    let ms = mirrors(files, 2).await;
+    std::fs::create_dir_all(&dl).unwrap();
+    std::fs::write(dl.join(SWARM_DIR), b"not a directory").unwrap();
+    let reporter = Arc::new(CollectingReporter::default());
+    let p = plan(vec![item(A, &a, &ms, true), item(B, &b, &ms, true)], &dl);
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+
+    assert_delivered(&out, &dl, A, &a);
+    assert_delivered(&out, &dl, B, &b);
+    let w = warnings(&reporter);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("torrents not used: "), "{w:?}");
+    assert_eq!(out.summary.bytes_from_peers, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_package_from_the_swarm_one_over_http() {
     let tmp = tempfile::tempdir().unwrap();
