@@ -425,6 +425,10 @@ enum Emit {
     Failed(ItemId, FileFailure),
     Warning(String),
     Verify(usize),
+    /// The item before it was reported done or failed: one fewer to wait
+    /// for. Counted only once that report is out, so that the run cannot
+    /// end (and report its finish) ahead of an item's own report.
+    Settled,
 }
 
 struct Sched {
@@ -634,6 +638,17 @@ impl Shared {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push(handle.abort_handle());
+                }
+                Emit::Settled => {
+                    let none_left = {
+                        let mut s = self.lock();
+                        s.remaining -= 1;
+                        s.remaining == 0
+                    };
+                    if none_left {
+                        self.done.notify_waiters();
+                        self.wake.notify_waiters();
+                    }
                 }
             }
         }
@@ -868,12 +883,8 @@ impl Sched {
         }
         let failure = item.failure();
         emits.push(Emit::Failed(item.id, failure.clone()));
+        emits.push(Emit::Settled);
         self.failures.push((item.id, failure));
-        self.finish_one();
-    }
-
-    fn finish_one(&mut self) {
-        self.remaining -= 1;
     }
 
     /// The next piece of work for a worker of mirror `m`.
@@ -1938,8 +1949,8 @@ async fn verify_item(shared: Arc<Shared>, idx: usize) {
                     checked: None,
                 };
                 emits.push(Emit::Done(item.id, file.clone()));
+                emits.push(Emit::Settled);
                 s.fetched.push(file);
-                s.finish_one();
             }
             Err(VerifyError::Io { path, source }) if !preexisting => {
                 let item = &mut s.items[idx];

@@ -112,6 +112,68 @@ async fn a_file_reported_done_has_no_writer_left() {
     .await;
 }
 
+/// A reporter that takes its time over each file's report, as pactor's
+/// does (its download process writes the event to a pipe that pactor
+/// reads between checks of whole files): 10 to 40 ms, by file, so that
+/// reports of files checked side by side end at different times.
+#[derive(Default)]
+struct SlowReports(CollectingReporter);
+
+impl SlowReports {
+    fn pause(item: ItemId) {
+        std::thread::sleep(Duration::from_millis(10 * (1 + item.0 as u64 % 4)));
+    }
+}
+
+impl pactor_fetch::reporter::Reporter for SlowReports {
+    fn on_item_done(&self, item: ItemId, file: &pactor_fetch::FetchedFile) {
+        Self::pause(item);
+        self.0.on_item_done(item, file);
+    }
+    fn on_item_failed(&self, item: ItemId, failure: &pactor_fetch::FileFailure) {
+        Self::pause(item);
+        self.0.on_item_failed(item, failure);
+    }
+    fn on_finish(&self, summary: &pactor_fetch::FetchSummary) {
+        self.0.on_finish(summary);
+    }
+}
+
+/// The run's finish is reported after every file's own report, never
+/// before: pactor stops reading its download process at the finish, and a
+/// file reported after it was lost (pactor then fetched it again, one server
+/// at a time). Given 24 small files and a reporter slow with each report
+/// (so that two files' reports overlap), when the run ends, then the finish
+/// is the last event and every file was reported done before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_file_is_reported_before_the_finish() {
+    within(Duration::from_secs(30), async {
+        let sizes: Vec<usize> = (0..24).map(|i| 30_000 + i * 1_000).collect();
+        let files = Files::new(&sizes);
+        let mirror = spawn_mirror(files.map.clone(), Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(SlowReports::default());
+        let outcome = fetch_all(
+            plan(files.items(&[mirror.url()]), dir.path()),
+            reporter.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.files.len(), 24);
+        let events = reporter.0.events();
+        assert!(
+            matches!(events.last(), Some(Event::Finish(_))),
+            "{events:?}"
+        );
+        let done = events
+            .iter()
+            .filter(|e| matches!(e, Event::ItemDone { .. }))
+            .count();
+        assert_eq!(done, 24, "{events:?}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_and_stalling_mirrors_do_not_stall_the_run() {
     within(Duration::from_secs(60), async {
