@@ -6,7 +6,7 @@
 # a delay line in the mirror's namespace, scripts/bench/delay.py, holds what
 # it sends 30 ms instead; PACTOR_BENCH_DELAY_LINE=0: no delay). A benchmark,
 # not a test: it prints numbers and never fails on them. Needs root (ip netns,
-# tc), nginx, aria2c, python3, bsdtar, zstd and repo-add.
+# tc), nginx, aria2c, python3, bsdtar, zstd, repo-add and GNU time.
 #
 #   scripts/bench-x.sh [--quick] [--runs N] [--keep] [SCENARIO...]
 #
@@ -14,6 +14,9 @@
 #   slow-first   the first mirror at 1 MB/s
 #   stall-first  the first mirror stops sending after 1 MiB of each response
 #   small300     300 packages of 20-200 KiB, healthy mirrors
+#   fast         8 packages of 24-48 MiB, mirrors at 25 MB/s each (100 MB/s
+#                in all) and no added delay: the CPU and memory each tool
+#                needs at 100 MB/s
 #   swarm        three seeders (transmission-daemon, 2 x aria2c) at 4 MB/s
 #                upload each, opentracker, mirrors at 1/0.5/0.25/0.25 MB/s;
 #                aria2c gets the .torrent files (tracker + webseeds)
@@ -24,7 +27,7 @@
 #                (each pactor client hands its download to a pactor-seed
 #                daemon of its own; aria2c seeds on), unless
 #                PACTOR_BENCH_PD_SEED=0
-#   (default: all six)
+#   (default: all but fast)
 #
 #   --quick      smaller package sets (4 x 1-4 MiB; small300 -> 60 packages;
 #                patch-day 4 x 3-5 MiB instead of 5 x 12-20 MiB)
@@ -32,7 +35,9 @@
 #
 # Each run starts from a fresh cache, root and pactor state; the sync db is
 # copied in beforehand (not timed). Every downloaded file is checked by
-# sha256 before a run counts. MB = 10^6 bytes. swarm and patch-day build a
+# sha256 before a run counts. MB = 10^6 bytes. Every run is timed by
+# /usr/bin/time too: CPU seconds (user + system) and peak RSS of the tool and
+# its children (pactor's download process) go into the table. swarm and patch-day build a
 # bridged network of namespaces (scripts/bench/hub.sh) and need opentracker
 # and transmission-daemon besides. PACTOR_BENCH_HOLD=N keeps a scenario's
 # network and servers up N seconds after its runs, for a look inside. Knobs (kB/s = 1000 bytes/s):
@@ -85,7 +90,8 @@ REPO_ADD="$(find_tool repo-add)" || die "repo-add not found (./setup.sh deps)"
 PACMAN="${PACTOR_REF_PACMAN:-$(ls "$ROOT"/.deps/pacman-*/bin/pacman 2>/dev/null | head -1)}"
 [[ -x "$PACMAN" ]] || PACMAN="$(find_tool pacman)" || die "reference pacman not found"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-for t in "$NGINX" aria2c python3 bsdtar zstd ip tc sha256sum "$PACTOR" "$MKTORRENT"; do
+TIME=/usr/bin/time
+for t in "$NGINX" aria2c python3 bsdtar zstd ip tc sha256sum "$TIME" "$PACTOR" "$MKTORRENT"; do
     command -v "$t" >/dev/null || die "$t not found"
 done
 classic=0 hubbed=0
@@ -148,6 +154,7 @@ for sc in "${scenarios[@]}"; do
     case "$sc" in
         small300) sets+=(small) ;;
         patch-day) sets+=(pd) ;;
+        fast) sets+=(large) ;;
         *) sets+=(big) ;;
     esac
 done
@@ -160,6 +167,8 @@ for s in "${sets[@]}"; do
         small.0) build_set small 300 $((20 * 1024)) $((200 * 1024)) ;;
         pd.1) build_set pd 4 $((3 * MiB)) $((5 * MiB)) ;;
         pd.0) build_set pd 5 $((12 * MiB)) $((20 * MiB)) ;;
+        large.1) build_set large 4 $((8 * MiB)) $((16 * MiB)) ;;
+        large.0) build_set large 8 $((24 * MiB)) $((48 * MiB)) ;;
     esac
 done
 for s in "${sets[@]}"; do
@@ -186,11 +195,15 @@ for i in 0 1 2 3; do
         ip netns exec "$ns" ethtool -K "${TAG}n$i" tso off gso off gro off >/dev/null 2>&1 || true
     fi
 done
-shape() { # mirror MB/s: the mirror's total upload (tbf) plus 30 ms (netem)
+shape() { # mirror MB/s [delay]: the mirror's total upload (tbf) plus 30 ms (netem); delay 0: none
     local i="$1" mbit=$(($2 * 8)) ns="$TAG-m$1" dev="${TAG}n$1"
     local burst=$(($2 * 1000000 / 100)); ((burst < 32768)) && burst=32768
     tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
     tc -n "$ns" qdisc add dev "$dev" root handle 1: tbf rate "${mbit}mbit" burst "$burst" latency 100ms
+    if [[ ${3:-30} == 0 ]]; then
+        DELAY="none" DELAY_LINE=0
+        return 0
+    fi
     # netem may be missing from the kernel: then a delay line in front of each
     # mirror (scripts/bench/delay.py) holds its answers 30 ms instead, unless
     # PACTOR_BENCH_DELAY_LINE=0 (no added delay)
@@ -332,18 +345,22 @@ run_tool() { # scenario set tool run
     # public trackers) outside the swarm scenarios
     ((SWARM)) || local -x PACTOR_SWARM_LOCAL_ONLY=1
     t0="$(date +%s.%N)"
-    "${RUN_NS[@]}" timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" >"$r/out.log" 2>&1 || rc=$?
+    "${RUN_NS[@]}" timeout -k 5 "$RUN_TIMEOUT" "$TIME" -o "$r/rusage" -f '%U %S %M' \
+        "${cmd[@]}" >"$r/out.log" 2>&1 || rc=$?
     t1="$(date +%s.%N)"
-    local bytes served="" src=""
+    local bytes served="" src="" cpu="" rss=""
+    # user + system seconds and peak RSS (KiB) of the tool and its children
+    read -r cpu rss < <(awk 'NF == 3 && $1 ~ /^[0-9.]+$/ { printf "%.2f %d\n", $1 + $2, $3 }' "$r/rusage" 2>/dev/null) || true
     [[ -n $mark ]] && served="$(log_bytes "$mark")"
     [[ $tool == pactor ]] && src="$(pactor_summary "$r/out.log")"
     [[ -n $seeds ]] && seeds="$(seeder_sent "$seeds")"
     local wall
     wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')"
     if ((rc == 0)) && bytes="$(verify "$set" "$r/cache")"; then
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$wall" "$bytes" "$served" "$src" \
-            "$seeds" >>"$RESULTS"
-        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok%s%s%s\n' "$tool" "$4" "$wall" "$bytes" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$4" "$wall" "$bytes" "$served" \
+            "$src" "$seeds" "$cpu" "$rss" >>"$RESULTS"
+        printf '  %-7s run %d: %6.2f s  %d bytes  sha256 ok%s%s%s%s\n' "$tool" "$4" "$wall" "$bytes" \
+            "${cpu:+; CPU $cpu s, peak RSS $((rss / 1024)) MiB}" \
             "${served:+; mirrors sent $served bytes}" "${src:+; pactor: $src MiB from peers/mirrors}" \
             "${seeds:+; seeders sent (MB) $seeds}"
     else
@@ -362,6 +379,7 @@ for sc in "${scenarios[@]}"; do
         slow-first) set=big rates=(1 10 5 5) first=nginx limit=21 ;;
         stall-first) set=big rates=(20 10 5 5) first=stall limit=20 ;;   # the staller delivers ~nothing
         small300) set=small rates=(20 10 5 5) first=nginx limit=40 ;;
+        fast) set=large rates=(25 25 25 25) first=nginx limit=100 delay=0 ;;
         swarm) stop_servers; scenario_swarm; continue ;;
         patch-day) stop_servers; scenario_patchday; continue ;;
         *) echo "bench-x.sh: unknown scenario $sc (skipped)" >&2; continue ;;
@@ -369,7 +387,8 @@ for sc in "${scenarios[@]}"; do
     LIMIT[$sc]=$limit
     stop_servers
     MIRROR_LOGS=()
-    for i in 0 1 2 3; do shape "$i" "${rates[$i]}"; done
+    for i in 0 1 2 3; do shape "$i" "${rates[$i]}" "${delay:-30}"; done
+    delay=
     say "$sc: mirrors ${rates[*]} MB/s, added delay $DELAY, first mirror: $first, limit $limit MB/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
     LOADS+=("$sc: $(cut -d' ' -f1-3 /proc/loadavg)")
     rm -f "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent "$SB/tree-$set/.pactor-mktorrent.state"
@@ -398,13 +417,16 @@ limits = dict(kv.split("=") for kv in sys.argv[2].strip(",").split(",") if kv)
 order = []
 res = {}
 src = {}
-for sc, tool, run, t, b, served, pm, seeds in (r + [""] * (8 - len(r)) for r in rows):
+use = {}
+for sc, tool, run, t, b, served, pm, seeds, cpu, rss in (r + [""] * (10 - len(r)) for r in rows):
     if sc not in order: order.append(sc)
     res.setdefault((sc, tool), []).append(None if t == "FAIL" else (float(t), int(b)))
+    if t != "FAIL" and cpu:
+        use.setdefault((sc, tool), []).append((float(cpu), float(cpu) / float(t), int(rss) / 1024))
     if served:
         src.setdefault((sc, tool), []).append((served, pm, seeds))
-print("| scenario | tool | wall s | MB | MB/s | of limit | pactor vs it |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| scenario | tool | wall s | MB | MB/s | of limit | pactor vs it | CPU s | cores | peak RSS MiB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for sc in order:
     tp = {}
     for tool in ("pactor", "pacman", "aria2c"):
@@ -417,14 +439,17 @@ for sc in order:
         if n == 0:
             continue  # not run (PACTOR_BENCH_TOOLS)
         if tool not in tp:
-            print(f"| {sc} | {tool} | FAIL | | | | |"); continue
+            print(f"| {sc} | {tool} | FAIL | | | | | | | |"); continue
         t, b, mbs = tp[tool]
         fails = n - len([r for r in res[(sc, tool)] if r])
         vs = ""
         if tool != "pactor" and "pactor" in tp:
             vs = f"{tp['pactor'][2] / mbs:.2f}x"
         note = f" ({fails} failed)" if fails else ""
-        print(f"| {sc} | {tool}{note} | {t:.2f} | {b/1e6:.1f} | {mbs:.2f} | {mbs/float(limits[sc]):.0%} of {limits[sc]} | {vs} |")
+        u = use.get((sc, tool), [])
+        # medians over the runs; peak RSS: the largest of them
+        cpu = f"{statistics.median(x[0] for x in u):.2f} | {statistics.median(x[1] for x in u):.2f} | {max(x[2] for x in u):.0f}" if u else " | |"
+        print(f"| {sc} | {tool}{note} | {t:.2f} | {b/1e6:.1f} | {mbs:.2f} | {mbs/float(limits[sc]):.0%} of {limits[sc]} | {vs} | {cpu} |")
 if src:
     print("\nWhere the bytes came from (mirrors: package bytes in the nginx access logs; pactor: its summary line)\n")
     print("| scenario | tool | run | MB from mirrors (nginx) | pactor: MiB from peers / mirrors | MB sent by each seeder (veth) |")
