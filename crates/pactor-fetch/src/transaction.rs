@@ -22,8 +22,9 @@
 //! accepted: without torrents (pacman's test suite with `-x`) nothing opens a
 //! port, joins the DHT or contacts a tracker.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -46,11 +47,89 @@ pub const SWARM_DIR: &str = "swarm";
 const TORRENT_URLS_RACED: usize = 3;
 
 /// How long a torrent URL may keep us waiting before the next one is asked
-/// as well (at once when it fails). Asking all of them at once tripled the
-/// requests and connections of a transaction (900 for 300 packages), almost
-/// all of them wasted on the mirrors after the first, which answers within
-/// a round trip.
+/// as well. Asking all of them at once tripled the requests and connections
+/// of a transaction (900 for 300 packages), almost all of them wasted on the
+/// mirrors after the first, which answers within a round trip. When the
+/// first fails, the rest are asked at once: one after the other, a package
+/// on mirrors that publish no torrents waited for three answers in turn
+/// (~190 ms with 30 ms to each mirror) before its download began.
 const TORRENT_RACE_STAGGER: Duration = Duration::from_millis(250);
+
+/// The torrent servers (a URL without its file name) that answered "not
+/// there" or could not be reached during this transaction's lookups, and
+/// had no torrent for any package: later lookups do not ask them. Every
+/// package asks one server first (they take turns), and one whose first
+/// server failed waits for the others' first answers (at most
+/// [`TORRENT_RACE_STAGGER`]) before it asks the rest: mirrors that publish
+/// no torrents then cost a transaction one round trip, not one per server
+/// and package. A server that does have some torrents but not this
+/// package's is skipped for the rest until it delivers one; those packages
+/// come from the mirrors over HTTP, as without a torrent.
+struct Barren {
+    /// Servers that had none, and servers that delivered one.
+    servers: Mutex<(HashSet<String>, HashSet<String>)>,
+    /// Lookups still waiting for their first answer.
+    unanswered: tokio::sync::watch::Sender<usize>,
+}
+
+impl Barren {
+    /// For `lookups` lookups by URL.
+    fn new(lookups: usize) -> Barren {
+        Barren {
+            servers: Mutex::default(),
+            unanswered: tokio::sync::watch::Sender::new(lookups),
+        }
+    }
+
+    fn server(url: &Url) -> String {
+        let s = url.as_str();
+        s.rsplit_once('/').map_or(s, |(dir, _)| dir).to_owned()
+    }
+
+    fn lacks(&self, url: &Url) -> bool {
+        let (barren, fruitful) = &*lock(&self.servers);
+        let server = Barren::server(url);
+        barren.contains(&server) && !fruitful.contains(&server)
+    }
+
+    fn note(&self, url: &Url, found: bool) {
+        let (barren, fruitful) = &mut *lock(&self.servers);
+        let server = Barren::server(url);
+        if found {
+            fruitful.insert(server);
+        } else {
+            barren.insert(server);
+        }
+    }
+
+    /// Waits until every lookup had its first answer, or `limit`.
+    async fn first_answers(&self, limit: Duration) {
+        let mut rx = self.unanswered.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// One lookup's first answer: counted off [`Barren::unanswered`] when it
+/// comes, or when the lookup ends without one.
+struct FirstAnswer<'a>(Option<&'a Barren>);
+
+impl FirstAnswer<'_> {
+    fn came(&mut self) {
+        if let Some(barren) = self.0.take() {
+            barren.unanswered.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for FirstAnswer<'_> {
+    fn drop(&mut self) {
+        self.came();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How the BitTorrent half runs. Fill with `..Default::default()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -404,15 +483,30 @@ impl Lookups {
             return Lookups { running, deadline };
         };
         let timeout = settings.lookup_timeout;
+        let by_url = plan
+            .items
+            .iter()
+            .zip(swarm_bound)
+            .filter(|(item, bound)| {
+                **bound
+                    && item.size.is_some()
+                    && matches!(item.torrent, Some(TorrentSource::Urls(_)))
+            })
+            .count();
+        let barren = Arc::new(Barren::new(by_url));
         for (i, item) in plan.items.iter().enumerate() {
             let (Some(source), Some(size), true) = (&item.torrent, item.size, swarm_bound[i])
             else {
                 continue;
             };
-            let (client, source, filename) =
-                (client.clone(), source.clone(), item.filename.clone());
+            let (client, source, filename, barren) = (
+                client.clone(),
+                source.clone(),
+                item.filename.clone(),
+                barren.clone(),
+            );
             running.spawn(async move {
-                let found = find_torrent(client, timeout, source, filename, size).await;
+                let found = find_torrent(client, timeout, source, filename, size, &barren).await;
                 (i, found)
             });
         }
@@ -476,6 +570,7 @@ async fn find_torrent(
     source: TorrentSource,
     filename: String,
     size: u64,
+    barren: &Barren,
 ) -> Lookup {
     match source {
         TorrentSource::File(path) => {
@@ -494,28 +589,43 @@ async fn find_torrent(
             }
         }
         TorrentSource::Urls(urls) => {
-            // The first URL alone; the next joins when every one asked so
-            // far failed or kept us waiting TORRENT_RACE_STAGGER.
-            let mut waiting = urls.into_iter().take(TORRENT_URLS_RACED);
+            // The first URL alone; the next joins when it kept us waiting
+            // TORRENT_RACE_STAGGER, and all the others once one failed.
+            // Servers known to have no torrents are not asked.
+            let mut waiting = urls
+                .into_iter()
+                .take(TORRENT_URLS_RACED)
+                .filter(|u| !barren.lacks(u));
             let mut race = JoinSet::new();
             let ask = |race: &mut JoinSet<_>, url: Url| {
                 let (client, filename) = (client.clone(), filename.clone());
                 race.spawn(async move {
-                    let got = fetch_torrent(&client, timeout, &url).await?;
-                    match torrent::parse_for_package(&got, &filename, size) {
-                        Ok(_) => Ok(got),
-                        Err(e) => Err(Some(format!("{url}: {e}"))),
-                    }
+                    let got = fetch_torrent(&client, timeout, &url).await;
+                    let checked = got.and_then(|got| {
+                        match torrent::parse_for_package(&got, &filename, size) {
+                            Ok(_) => Ok(got),
+                            Err(e) => Err(Some(format!("{url}: {e}"))),
+                        }
+                    });
+                    (url, checked)
                 });
             };
             let mut invalid = None;
+            let mut failed = false;
             let mut more = true;
+            let mut first = FirstAnswer(Some(barren));
             loop {
                 if race.is_empty() || !more {
-                    match waiting.next() {
-                        Some(url) => ask(&mut race, url),
-                        None if race.is_empty() => break,
-                        None => {}
+                    let asked = if failed {
+                        waiting.by_ref().map(|url| ask(&mut race, url)).count()
+                    } else if let Some(url) = waiting.next() {
+                        ask(&mut race, url);
+                        1
+                    } else {
+                        0
+                    };
+                    if asked == 0 && race.is_empty() {
+                        break;
                     }
                 }
                 more = true;
@@ -526,15 +636,30 @@ async fn find_torrent(
                         continue;
                     }
                 };
-                match joined {
-                    Some(Ok(Ok(bytes))) => {
+                let Some(Ok((url, checked))) = joined else {
+                    continue;
+                };
+                barren.note(&url, checked.is_ok());
+                first.came();
+                match checked {
+                    Ok(bytes) => {
                         return Lookup::Found {
                             bytes,
                             fetched: true,
                         }
                     }
-                    Some(Ok(Err(Some(why)))) => invalid = invalid.or(Some(why)),
-                    _ => {}
+                    Err(why) => {
+                        if !failed {
+                            // Which of the other servers have none: known
+                            // once the other packages' first asks answered.
+                            barren.first_answers(TORRENT_RACE_STAGGER).await;
+                        }
+                        failed = true;
+                        more = false;
+                        if let Some(why) = why {
+                            invalid = invalid.or(Some(why));
+                        }
+                    }
                 }
             }
             invalid.map_or(Lookup::Missing, Lookup::Invalid)

@@ -568,6 +568,73 @@ async fn torrent_urls_after_the_first_are_asked_only_when_it_fails() {
     }
 }
 
+/// A torrent server that answered "not there" and had no torrent for any
+/// package of the transaction is not asked again by the other lookups:
+/// mirrors that publish no torrents cost a transaction about one round
+/// trip, not one per mirror and package. Given three packages without
+/// torrents, a quick torrent server and a slow one, the first package
+/// asking the slow one first and the others the quick one, when the slow
+/// one keeps the first waiting past the stagger, then the first does not
+/// ask the quick one (known to have none by then), and every package comes
+/// over HTTP without a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_torrents_is_asked_once_per_package_at_most() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let names = [A, B, "c-3.0-1-x86_64.pkg.tar.zst"];
+    let datas: Vec<bytes::Bytes> = (0..3).map(|i| content(30 + i, 300 * 1024)).collect();
+    let files: HashMap<String, bytes::Bytes> = names
+        .iter()
+        .zip(&datas)
+        .map(|(n, d)| (n.to_string(), d.clone()))
+        .collect();
+    let ms = mirrors(files, 1).await;
+    let quick = spawn_mirror(Arc::new(HashMap::new()), Faults::default()).await;
+    let slow = spawn_mirror(
+        Arc::new(HashMap::new()),
+        Faults {
+            latency: Duration::from_millis(600),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let url = |m: &Mirror, name: &str| Url::parse(&format!("{}/{name}.torrent", m.url())).unwrap();
+    let items: Vec<FetchItem> = names
+        .iter()
+        .zip(&datas)
+        .enumerate()
+        .map(|(i, (name, data))| {
+            let mut it = item(name, data, &ms, true);
+            let order = if i == 0 {
+                [&slow, &quick]
+            } else {
+                [&quick, &slow]
+            };
+            it.torrent = Some(TorrentSource::Urls(
+                order.iter().map(|m| url(m, name)).collect(),
+            ));
+            it
+        })
+        .collect();
+    let reporter = Arc::new(CollectingReporter::default());
+    let out = within(
+        Duration::from_secs(30),
+        fetch_transaction(plan(items, &dl), reporter.clone(), offline(tmp.path())),
+    )
+    .await
+    .unwrap();
+    for (name, data) in names.iter().zip(&datas) {
+        assert_delivered(&out, &dl, name, data);
+    }
+    assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
+    use std::sync::atomic::Ordering::Relaxed;
+    // B and C asked it; A, 250 ms into its wait on the slow server, knew
+    // it had none.
+    assert_eq!(quick.requests.load(Relaxed), 2, "quick server asked");
+    // A asked it first; B and C once the quick one failed them.
+    assert_eq!(slow.requests.load(Relaxed), 3, "slow server asked");
+}
+
 /// A package whose torrent arrived goes to the swarm at once, while
 /// another package's lookup still hangs: it is downloaded and in place long
 /// before the lookups' time is up.
