@@ -37,6 +37,21 @@ fn offline(state: &Path) -> SwarmSettings {
     }
 }
 
+/// `p` as one transaction on an [`offline`] session (its state in
+/// `state`), within 30 s, reporting to `reporter`.
+async fn offline_run<R: pactor_fetch::Reporter + 'static>(
+    p: pactor_fetch::FetchPlan,
+    reporter: &Arc<R>,
+    state: &Path,
+) -> FetchOutcome {
+    within(
+        Duration::from_secs(30),
+        fetch_transaction(p, reporter.clone(), offline(state)),
+    )
+    .await
+    .unwrap()
+}
+
 /// pactor-mktorrent's torrent for `data`, named `name`.
 fn torrent_of(dir: &Path, name: &str, data: &[u8]) -> Vec<u8> {
     let path = dir.join(format!("{name}.src"));
@@ -109,12 +124,7 @@ async fn torrent_beside_the_package_goes_through_the_swarm() {
     .await;
     let reporter = Arc::new(CollectingReporter::default());
     let p = plan(vec![item(A, &data, &ms, true)], &dl);
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(p, &reporter, tmp.path()).await;
 
     assert_delivered(&out, &dl, A, &data);
     assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
@@ -232,12 +242,7 @@ async fn bad_torrent_is_a_warning_and_http_delivers() {
         vec![item(A, &data, &ms, true), item(B, &b_data, &ms, true)],
         &dl,
     );
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(p, &reporter, tmp.path()).await;
 
     assert_delivered(&out, &dl, A, &data);
     assert_delivered(&out, &dl, B, &b_data);
@@ -306,12 +311,7 @@ async fn a_session_that_cannot_start_leaves_its_packages_to_http() {
     std::fs::write(dl.join(SWARM_DIR), b"not a directory").unwrap();
     let reporter = Arc::new(CollectingReporter::default());
     let p = plan(vec![item(A, &a, &ms, true), item(B, &b, &ms, true)], &dl);
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(p, &reporter, tmp.path()).await;
 
     assert_delivered(&out, &dl, A, &a);
     assert_delivered(&out, &dl, B, &b);
@@ -343,12 +343,7 @@ async fn one_package_from_the_swarm_one_over_http() {
         vec![item(B, &b_data, &ms, false), item(A, &a_data, &ms, true)],
         &dl,
     );
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(p, &reporter, tmp.path()).await;
 
     assert_delivered(&out, &dl, A, &a_data);
     assert_delivered(&out, &dl, B, &b_data);
@@ -392,12 +387,7 @@ async fn stored_torrent_file_is_used() {
     let mut it = item(A, &data, &ms, false);
     it.torrent = Some(TorrentSource::File(stored));
     let reporter = Arc::new(CollectingReporter::default());
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(plan(vec![it], &dl), reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(plan(vec![it], &dl), &reporter, tmp.path()).await;
     assert_delivered(&out, &dl, A, &data);
     assert!(dl.join(SWARM_DIR).is_dir());
     // Already stored: not written again.
@@ -575,8 +565,9 @@ async fn torrent_urls_after_the_first_are_asked_only_when_it_fails() {
 /// torrents, a quick torrent server and a slow one, the first package
 /// asking the slow one first and the others the quick one, when the slow
 /// one keeps the first waiting past the stagger, then the first does not
-/// ask the quick one (known to have none by then), and every package comes
-/// over HTTP without a warning.
+/// ask the quick one (known to have none by then; a package that starts
+/// its lookup after the quick one's first answer does not either), and
+/// every package comes over HTTP without a warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_torrents_is_asked_once_per_package_at_most() {
     let tmp = tempfile::tempdir().unwrap();
@@ -617,20 +608,19 @@ async fn a_server_without_torrents_is_asked_once_per_package_at_most() {
         })
         .collect();
     let reporter = Arc::new(CollectingReporter::default());
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(plan(items, &dl), reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(plan(items, &dl), &reporter, tmp.path()).await;
     for (name, data) in names.iter().zip(&datas) {
         assert_delivered(&out, &dl, name, data);
     }
     assert!(warnings(&reporter).is_empty(), "{:?}", warnings(&reporter));
     use std::sync::atomic::Ordering::Relaxed;
-    // B and C asked it; A, 250 ms into its wait on the slow server, knew
-    // it had none.
-    assert_eq!(quick.requests.load(Relaxed), 2, "quick server asked");
+    // B asked it, and C unless B's answer was in by then; A, 250 ms into
+    // its wait on the slow server, knew it had none.
+    let quick_asked = quick.requests.load(Relaxed);
+    assert!(
+        (1..=2).contains(&quick_asked),
+        "quick server asked {quick_asked} times"
+    );
     // A asked it first; B and C once the quick one failed them.
     assert_eq!(slow.requests.load(Relaxed), 3, "slow server asked");
 }
@@ -822,12 +812,7 @@ async fn limited_rate(files: &[(&str, &bytes::Bytes, bool)], limit: u64) -> f64 
     let mut p = plan(items, &dl);
     p.limits.max_download_rate = Some(limit);
     let started = std::time::Instant::now();
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(p, &reporter, tmp.path()).await;
     for (name, data, torrent) in files {
         assert_delivered(&out, &dl, name, data);
         if *torrent {
@@ -1017,12 +1002,7 @@ async fn peer_bytes_count_against_the_download_limit() {
     );
     p.limits.max_download_rate = Some(LIMIT);
     let started = std::time::Instant::now();
-    let out = within(
-        Duration::from_secs(30),
-        fetch_transaction(p, reporter.clone(), offline(tmp.path())),
-    )
-    .await
-    .unwrap();
+    let out = offline_run(p, &reporter, tmp.path()).await;
     assert_delivered(&out, &dl, A, &a);
     assert_delivered(&out, &dl, B, &b);
     let fa = out.files.iter().find(|f| f.filename == A).unwrap();
