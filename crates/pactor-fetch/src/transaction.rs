@@ -59,7 +59,8 @@ const TORRENT_RACE_STAGGER: Duration = Duration::from_millis(250);
 /// there" or could not be reached during this transaction's lookups, and
 /// had no torrent for any package: later lookups do not ask them. Every
 /// package asks one server first (they take turns), and one whose first
-/// server failed waits for the others' first answers (at most
+/// server failed waits for the others' first answers (asked at the same
+/// moment, so at most as long again as its own took, and never more than
 /// [`TORRENT_RACE_STAGGER`]) before it asks the rest: mirrors that publish
 /// no torrents then cost a transaction one round trip, not one per server
 /// and package. A server that does have some torrents but not this
@@ -614,6 +615,7 @@ async fn find_torrent(
             let mut failed = false;
             let mut more = true;
             let mut first = FirstAnswer(Some(barren));
+            let asked_at = Instant::now();
             loop {
                 if race.is_empty() || !more {
                     let asked = if failed {
@@ -652,7 +654,8 @@ async fn find_torrent(
                         if !failed {
                             // Which of the other servers have none: known
                             // once the other packages' first asks answered.
-                            barren.first_answers(TORRENT_RACE_STAGGER).await;
+                            let again = asked_at.elapsed().min(TORRENT_RACE_STAGGER);
+                            barren.first_answers(again).await;
                         }
                         failed = true;
                         more = false;
