@@ -41,3 +41,9 @@ mod test_support;
 pub use transaction::{
     fetch_transaction, fetch_transaction_blocking, fetch_transaction_on, SwarmSettings,
 };
+
+/// Locks `m`, also when a thread panicked while holding it (the data is
+/// plain bookkeeping that stays usable).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -33,6 +33,7 @@ use url::Url;
 use crate::engine::{fetch_all, fetch_all_limited, FetchOutcome, FetchSummary, FetchedFile};
 use crate::error::{FetchError, FileFailure};
 use crate::http::RateLimiter;
+use crate::lock;
 use crate::plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
 use crate::reporter::{BenchReason, ItemId, Reporter, SourceKind};
 use crate::swarm::{Swarm, SwarmItem, SwarmOptions, Transfer, WebseedOptions};
@@ -126,10 +127,6 @@ impl Drop for FirstAnswer<'_> {
     fn drop(&mut self) {
         self.came();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How the BitTorrent half runs. Fill with `..Default::default()`.
@@ -484,26 +481,27 @@ impl Lookups {
             return Lookups { running, deadline };
         };
         let timeout = settings.lookup_timeout;
-        let by_url = plan
+        let wanted: Vec<(usize, &TorrentSource, u64)> = plan
             .items
             .iter()
-            .zip(swarm_bound)
-            .filter(|(item, bound)| {
-                **bound
-                    && item.size.is_some()
-                    && matches!(item.torrent, Some(TorrentSource::Urls(_)))
-            })
+            .enumerate()
+            .filter_map(
+                |(i, item)| match (&item.torrent, item.size, swarm_bound[i]) {
+                    (Some(source), Some(size), true) => Some((i, source, size)),
+                    _ => None,
+                },
+            )
+            .collect();
+        let by_url = wanted
+            .iter()
+            .filter(|(_, source, _)| matches!(source, TorrentSource::Urls(_)))
             .count();
         let barren = Arc::new(Barren::new(by_url));
-        for (i, item) in plan.items.iter().enumerate() {
-            let (Some(source), Some(size), true) = (&item.torrent, item.size, swarm_bound[i])
-            else {
-                continue;
-            };
+        for (i, source, size) in wanted {
             let (client, source, filename, barren) = (
                 client.clone(),
                 source.clone(),
-                item.filename.clone(),
+                plan.items[i].filename.clone(),
                 barren.clone(),
             );
             running.spawn(async move {

@@ -41,6 +41,7 @@ use url::Url;
 use super::wire::{self, Block, Handshake, Message};
 use crate::error::SourceError;
 use crate::http::{self, RateLimiter};
+use crate::lock;
 
 /// How webseed bridges fetch. Fill with `..Default::default()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,10 +278,6 @@ impl Source {
     fn is_dropped(&self) -> bool {
         lock(&self.dropped).is_some()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One mirror as the files it serves share it: its request slots, and how
