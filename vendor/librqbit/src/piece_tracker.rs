@@ -259,8 +259,8 @@ impl PieceTracker {
         use rand::RngExt;
         let lengths = self.chunks.get_lengths();
         let total = lengths.total_pieces().max(1);
-        // One run in file order from a random start, which suits a mirror's
-        // range requests.
+        // The piece after this peer's last one; at first a random one, so
+        // that clients that start together do not all ask for the same.
         let next = *self
             .cursors
             .entry(req.peer)
@@ -272,8 +272,17 @@ impl PieceTracker {
                 .copied()
         };
         let Some(swarm) = req.swarm else {
-            // Nobody to share with.
-            return in_order(queued);
+            // Nobody to share with: on along this peer's run, else a new
+            // run where it stays long.
+            let others: Vec<u32> = self
+                .cursors
+                .iter()
+                .filter(|(peer, _)| **peer != req.peer)
+                .map(|(_, c)| *c)
+                .collect();
+            let pieces: Vec<u32> = queued.iter().map(|p| p.get()).collect();
+            let at = crate::piece_runs::next_run(&pieces, next, &others)?;
+            return queued.iter().find(|p| p.get() == at).copied();
         };
         let held = |p: &ValidPieceIndex| swarm.held[p.get_usize()];
         if !req.webseeds.contains(&req.peer) {
