@@ -57,7 +57,7 @@ fn two_sources_take_the_file_in_few_long_runs() {
     let mut turn = 0usize;
     while !queued.is_empty() {
         // The fast source asks three times for each time the slow one does.
-        let who = usize::from(turn % 4 != 0);
+        let who = usize::from(!turn.is_multiple_of(4));
         turn += 1;
         let others = [sources[1 - who].0];
         let piece = next_run(&queued, sources[who].0, &others).unwrap();
