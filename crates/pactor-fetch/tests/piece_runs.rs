@@ -43,8 +43,9 @@ fn nothing_queued_gives_nothing() {
 
 /// Two sources on a 64-piece file, one three times as fast as the other,
 /// the slow one from piece 0 and the fast one from piece 32: every piece is
-/// taken once, in at most six runs over both (here: the slow one's one, the
-/// fast one's five, each half as long as the one before). In file order
+/// taken once, in at most six runs over both (here: the slow one's one;
+/// the fast one's 32 pieces to the end, then 11, 3, 1 and 1, each from the
+/// middle of what the slow one had left before it). In file order
 /// from where a run ended (the rule before), the fast one, at the file's
 /// end, went on at the slow one's next piece, and the two took turns from
 /// there: 13 runs, the slow one's last five of one piece each and the fast
