@@ -46,6 +46,15 @@ pub(crate) fn prebuilt_client(options: &FetchOptions, limits: &Limits) -> Option
     slot.take().map(|(_, client)| client)
 }
 
+/// The client built ahead for these options, if any, left in place for the
+/// run: a handle on the same connection pool, for the torrent lookups and
+/// the webseed bridges of a transaction whose engine run takes it later.
+pub(crate) fn prebuilt_client_shared(options: &FetchOptions, limits: &Limits) -> Option<Client> {
+    let slot = PREBUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let (key, client) = slot.as_ref()?;
+    (*key == client_key(options, limits)).then(|| client.clone())
+}
+
 fn client_key(options: &FetchOptions, limits: &Limits) -> ClientKey {
     (
         options.connect_timeout,
@@ -273,6 +282,26 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The torrent lookups of a transaction borrow the client built ahead;
+    /// the engine run after them still finds it, and only for the options it
+    /// was built for.
+    #[test]
+    fn a_shared_prebuilt_client_stays_for_the_engine() {
+        let (options, limits) = (FetchOptions::default(), Limits::default());
+        let other = Limits {
+            max_connections_per_mirror: limits.max_connections_per_mirror + 1,
+            ..Limits::default()
+        };
+        assert!(prebuilt_client_shared(&options, &limits).is_none());
+        prebuild_client(&options, &limits);
+        assert!(prebuilt_client_shared(&options, &other).is_none());
+        assert!(prebuilt_client_shared(&options, &limits).is_some());
+        assert!(prebuilt_client_shared(&options, &limits).is_some());
+        assert!(prebuilt_client(&options, &limits).is_some());
+        assert!(prebuilt_client_shared(&options, &limits).is_none());
+        assert!(prebuilt_client(&options, &limits).is_none());
+    }
 
     #[test]
     fn content_range_parses() {
