@@ -246,11 +246,11 @@ pub async fn fetch_transaction_on(
 
     // One HTTP client for the torrent lookups and the webseed bridges: the
     // connections the lookups open to a mirror then carry the bridges' first
-    // range requests there, a connection's handshake sooner. Without a
-    // session of its own, the one pactor's download process built while it
-    // waited for the plan, if any (the HTTP engine's, whose pool it then
-    // shares): building one loads the system's CA certificates, ~5 ms
-    // between the plan and the first lookup.
+    // range requests there, a connection's handshake sooner. pactor-seed's
+    // session brings its own; otherwise the one pactor's download process
+    // built while it waited for the plan, if any (the HTTP engine's, whose
+    // pool the engine then shares): building one loads the system's CA
+    // certificates, ~5 ms between the plan and the first lookup.
     let client = match &session {
         Some(s) => Ok(s.webseed_client()),
         None => match crate::http::prebuilt_client_shared(&plan.options, &plan.limits) {
