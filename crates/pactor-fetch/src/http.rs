@@ -32,14 +32,13 @@ static PREBUILT: std::sync::Mutex<Option<Prebuilt>> = std::sync::Mutex::new(None
 /// The run takes it if its options match.
 pub fn prebuild_client(options: &FetchOptions, limits: &Limits) {
     if let Ok(client) = build_client(options, limits) {
-        *PREBUILT.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((client_key(options, limits), client));
+        *crate::lock(&PREBUILT) = Some((client_key(options, limits), client));
     }
 }
 
 /// The client built ahead for these options, if any.
 pub(crate) fn prebuilt_client(options: &FetchOptions, limits: &Limits) -> Option<Client> {
-    let mut slot = PREBUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = crate::lock(&PREBUILT);
     if slot.as_ref()?.0 != client_key(options, limits) {
         return None;
     }
@@ -50,7 +49,7 @@ pub(crate) fn prebuilt_client(options: &FetchOptions, limits: &Limits) -> Option
 /// run: a handle on the same connection pool, for the torrent lookups and
 /// the webseed bridges of a transaction whose engine run takes it later.
 pub(crate) fn prebuilt_client_shared(options: &FetchOptions, limits: &Limits) -> Option<Client> {
-    let slot = PREBUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = crate::lock(&PREBUILT);
     let (key, client) = slot.as_ref()?;
     (*key == client_key(options, limits)).then(|| client.clone())
 }
@@ -264,7 +263,7 @@ impl RateLimiter {
     /// swarm's peers, which librqbit paces), so that the others sharing it
     /// wait for them instead.
     pub fn charge(&self, bytes: u64) -> Duration {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = crate::lock(&self.state);
         let now = Instant::now();
         let (tokens, last) = *state;
         let refilled =
