@@ -501,12 +501,12 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
                         let preamble_len = serialize_piece_preamble(&chunk, &mut *write_buf);
                         let full_len = preamble_len + chunk.size as usize;
                         if !skip_reading_for_e2e_tests {
+                            // pactor: inline, see `BlockingSpawner::run_short`.
                             self.spawner
-                                .block_in_place_with_semaphore(|| {
+                                .run_short(|| {
                                     self.handler
                                         .read_chunk(&chunk, &mut write_buf[preamble_len..full_len])
                                 })
-                                .await
                                 .map_err(Error::ReadChunk)?;
                         }
 

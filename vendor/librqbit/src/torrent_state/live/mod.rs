@@ -2141,13 +2141,13 @@ impl PeerHandler {
             Ok(())
         }
 
+        // pactor: inline, see `BlockingSpawner::run_short`.
         self.state
             .shared
             .spawner
-            .block_in_place_with_semaphore(|| {
+            .run_short(|| {
                 write_to_disk(&self.state, self.addr, &self.counters, &piece, &chunk_info)
             })
-            .await
             .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
 
         Ok(())
