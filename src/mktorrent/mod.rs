@@ -286,11 +286,7 @@ fn check_tree(tree: &Path) -> Result<(), MkError> {
 
 /// An io::Error's text without Rust's " (os error N)" tail, as C tools print it.
 fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
+    crate::ui::output::strerror(e)
 }
 
 /// A hashing error as one line, without Rust's "(os error N)".

@@ -274,7 +274,7 @@ where
             match daemon::run(opts.clone(), cfg, user.as_deref()) {
                 Ok(()) => 0,
                 Err(e) => {
-                    output::error(&format!("{e:#}"));
+                    output::error(&output::error_chain(&e));
                     1
                 }
             }

@@ -205,7 +205,8 @@ async fn connection(mut stream: UnixStream, control: bool, daemon: DaemonHandle)
             // The connection is the transaction's from here on.
             "fetch" => {
                 if let Err(e) = super::handoff::serve(req, stream, uid, daemon).await {
-                    eprintln!("handoff from uid {uid}: {e:#}");
+                    let why = crate::ui::output::error_chain(&e);
+                    eprintln!("handoff from uid {uid}: {why}");
                 }
                 return;
             }

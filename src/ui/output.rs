@@ -158,10 +158,26 @@ pub fn debug(msg: &str) {
 
 /// The C library's text for an I/O error (`strerror`), as pacman prints it.
 pub fn strerror(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
+    // fs_err's errors hide the OS error behind their own words and the path
+    // ("failed to open file `x`: No such file or directory (os error 2)"),
+    // with no source to ask; its code is only in the text.
+    let code = e.raw_os_error().or_else(|| {
+        let text = e.to_string();
+        let tail = text.strip_suffix(')')?;
+        tail[tail.rfind("(os error ")? + "(os error ".len()..]
+            .parse()
+            .ok()
+    });
+    match code {
         Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
         None => e.to_string(),
     }
+}
+
+/// An error and its causes on one line, like `{:#}`, without Rust's
+/// " (os error N)" after the system's words.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    pactor_fetch::error::chain_text(e)
 }
 
 /// pacman's `humanize_size`: a value and its unit label. `target` is a unit
@@ -202,5 +218,27 @@ mod tests {
         assert_eq!(humanize_size(1000, None, 2), (1000.0, "B"));
         assert_eq!(humanize_size(4096, None, 2), (4.0, "KiB"));
         assert_eq!(humanize_size(-1, Some('M'), 2).0, 0.0);
+    }
+
+    #[test]
+    fn strerror_has_the_os_words_only() {
+        let plain = std::fs::read("/nonexistent/pactor").unwrap_err();
+        assert_eq!(strerror(&plain), "No such file or directory");
+        let wrapped = fs_err::read("/nonexistent/pactor").unwrap_err();
+        assert!(wrapped.to_string().contains("(os error 2)"), "{wrapped}");
+        assert_eq!(strerror(&wrapped), "No such file or directory");
+        let custom = std::io::Error::other("torrent file too large");
+        assert_eq!(strerror(&custom), "torrent file too large");
+    }
+
+    #[test]
+    fn error_chain_has_the_os_words_only() {
+        let io = std::fs::read("/nonexistent/pactor").unwrap_err();
+        let e = anyhow::Error::new(io).context("could not listen on /run/x");
+        assert!(format!("{e:#}").ends_with("(os error 2)"), "{e:#}");
+        assert_eq!(
+            error_chain(&e),
+            "could not listen on /run/x: No such file or directory"
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::support::*;
 both_modes!(
     db_lock_held,
     broken_config,
+    missing_pactor_conf,
     unknown_option,
     target_not_found,
     every_mirror_dead
@@ -56,6 +57,31 @@ fn broken_config(mode: Mode) {
     a.assert_lines(&[
         "error: config file [SB]/broken.conf, line 1: All directives must belong to a section.",
     ]);
+}
+
+/// given `--pactor-config` naming a file that does not exist, when `-S
+/// hello`, then exit 1 with the file and the system's words, and nothing
+/// installed.
+fn missing_pactor_conf(mode: Mode) {
+    let sb = greet_sandbox(&[Fault::None]);
+    let ra = sb.root("pactor");
+    ra.given_synced();
+    let missing = sb.path().join("nosuch.conf");
+    let a = ra
+        .pactor(mode)
+        .args([
+            "--pactor-config",
+            missing.to_str().unwrap(),
+            "-S",
+            "--noconfirm",
+            "hello",
+        ])
+        .run();
+    a.assert_code(1);
+    a.assert_lines(&[
+        "error: config file [SB]/nosuch.conf could not be read: No such file or directory",
+    ]);
+    assert!(ra.local().is_empty());
 }
 
 /// when `-S --bogus hello`, then exit 1 and getopt's complaint, as pacman.

@@ -149,6 +149,31 @@ pub fn os_text(e: &std::io::Error) -> String {
     }
 }
 
+/// `text` without Rust's " (os error N)" after each system message.
+pub fn without_os_codes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" (os error ") {
+        let after = &rest[at + " (os error ".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..at]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..at + 1]);
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An error and its causes on one line, like `{:#}`, without Rust's
+/// " (os error N)" (librqbit's errors carry the system's in their text).
+pub fn chain_text(e: &anyhow::Error) -> String {
+    without_os_codes(&format!("{e:#}"))
+}
+
 impl SourceError {
     /// Whether this error says the file is not (or not in this version) on
     /// the mirror, as opposed to the mirror being broken.
@@ -199,5 +224,22 @@ mod tests {
         assert_eq!(os_text(&full), "No space left on device");
         let other = std::io::Error::other("short read");
         assert_eq!(os_text(&other), "short read");
+    }
+
+    #[test]
+    fn chains_lose_their_os_codes_and_nothing_else() {
+        let io = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
+        let e = anyhow::Error::new(io).context("error binding to 0.0.0.0:6881");
+        assert!(format!("{e:#}").ends_with("(os error 98)"), "{e:#}");
+        let words = os_text(&std::io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert!(!words.contains("os error"), "{words}");
+        assert_eq!(
+            chain_text(&e),
+            format!("error binding to 0.0.0.0:6881: {words}")
+        );
+        assert_eq!(
+            without_os_codes("a (os error 2): b (os error x) (os error 13)"),
+            "a: b (os error x)"
+        );
     }
 }

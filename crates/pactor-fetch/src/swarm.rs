@@ -272,7 +272,7 @@ impl Swarm {
         };
         let session = Session::new_with_opts(options.state_dir.clone(), session_options)
             .await
-            .map_err(|e| SwarmError::Start(format!("{e:#}")))?;
+            .map_err(|e| SwarmError::Start(crate::error::chain_text(&e)))?;
         let client = match client {
             Some(client) => client,
             None => webseed_client(&options.webseed)
@@ -416,7 +416,7 @@ impl Swarm {
             .await
             .map_err(|e| SwarmError::Add {
                 filename: item.filename.clone(),
-                message: format!("{e:#}"),
+                message: crate::error::chain_text(&e),
             })?;
         let handle = match response {
             librqbit::AddTorrentResponse::Added(_, handle) => handle,
@@ -482,7 +482,7 @@ impl Swarm {
             .await
             .map_err(|e| SwarmError::Torrent {
                 filename: transfer.filename.clone(),
-                message: format!("{e:#}"),
+                message: crate::error::chain_text(&e),
             })
     }
 

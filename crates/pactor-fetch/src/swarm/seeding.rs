@@ -230,7 +230,7 @@ impl Swarm {
             .await
             .map_err(|e| SwarmError::Add {
                 filename: filename.clone(),
-                message: format!("{e:#}"),
+                message: crate::error::chain_text(&e),
             })?;
         let handle = match response {
             AddTorrentResponse::Added(_, handle) => handle,
@@ -272,7 +272,7 @@ impl Swarm {
             .await
             .map_err(|e| SwarmError::Torrent {
                 filename: inner.filename.clone(),
-                message: format!("{e:#}"),
+                message: crate::error::chain_text(&e),
             })
     }
 
@@ -402,7 +402,10 @@ async fn watch(session: Arc<Session>, inner: Arc<SeedInner>) {
                     if st.progress_bytes == inner.size && st.total_bytes == inner.size {
                         match session.unpause(&inner.handle).await {
                             Ok(()) => inner.set(Phase::Seeding),
-                            Err(e) => inner.set(Phase::Failed(format!("starting: {e:#}"))),
+                            Err(e) => inner.set(Phase::Failed(format!(
+                                "starting: {}",
+                                crate::error::chain_text(&e)
+                            ))),
                         }
                     } else {
                         inner.set(Phase::Failed(format!(
