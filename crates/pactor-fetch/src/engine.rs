@@ -25,6 +25,7 @@ use url::Url;
 
 use crate::error::{FetchError, FileFailure, SourceAttempt, SourceError};
 use crate::http::{self, RateLimiter};
+use crate::lock;
 use crate::mirrors::{MirrorId, Mirrors};
 use crate::plan::{FetchItem, FetchOptions, FetchPlan, ItemKind};
 use crate::reporter::{BenchReason, ItemId, Reporter, SourceKind};
@@ -402,15 +403,13 @@ struct Lease {
 
 impl Lease {
     fn cancel_with(&self, error: SourceError) {
-        let mut reason = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reason = lock(&self.reason);
         reason.get_or_insert(error);
         self.cancel.cancel();
     }
 
     fn reason(&self) -> SourceError {
-        self.reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.reason)
             .clone()
             .unwrap_or(SourceError::Transport("cancelled".into()))
     }
@@ -613,7 +612,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Sched> {
         // A panicking worker is re-raised by fetch_all; the state it left is
         // still consistent enough to write resume records from.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn now_ms(&self) -> u64 {
@@ -634,10 +633,7 @@ impl Shared {
                 Emit::Warning(text) => self.reporter.on_warning(&text),
                 Emit::Verify(idx) => {
                     let handle = tokio::spawn(verify_item(self.clone(), idx));
-                    self.verifies
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(handle.abort_handle());
+                    lock(&self.verifies).push(handle.abort_handle());
                 }
                 Emit::Settled => {
                     let none_left = {
@@ -1629,7 +1625,7 @@ struct RecordWrite {
 /// for is made durable first.
 fn write_records(batch: Vec<RecordWrite>, fsync: bool) {
     for write in batch {
-        let io = write.io.lock().unwrap_or_else(|e| e.into_inner());
+        let io = lock(&write.io);
         if io.finished {
             continue;
         }
@@ -1654,13 +1650,7 @@ impl Drop for FlushOnDrop {
     fn drop(&mut self) {
         let batch = self.0.lock().dirty_records(&self.0.opts);
         write_records(batch, false);
-        for handle in self
-            .0
-            .verifies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for handle in lock(&self.0.verifies).drain(..) {
             handle.abort();
         }
     }
@@ -1901,7 +1891,7 @@ async fn verify_item(shared: Arc<Shared>, idx: usize) {
                 let _ = std::fs::remove_file(bad_path);
             }
             if !preexisting {
-                let mut io = io.lock().unwrap_or_else(|e| e.into_inner());
+                let mut io = lock(&io);
                 io.finished = true;
                 verify::place(&path, &dest, fsync).map_err(|source| VerifyError::Io {
                     path: dest.display().to_string(),
@@ -2001,10 +1991,7 @@ fn restart_item(
         let _ = std::fs::remove_file(&item.dest);
     }
     let _ = std::fs::remove_file(&item.record);
-    item.record_io
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .finished = false;
+    lock(&item.record_io).finished = false;
     item.file = None;
     let lost = item.counted;
     item.counted = 0;

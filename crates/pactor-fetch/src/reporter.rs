@@ -157,7 +157,7 @@ impl CollectingReporter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
         // A panic in another test thread must not hide this one's events.
-        self.events.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.events)
     }
 
     fn push(&self, event: Event) {

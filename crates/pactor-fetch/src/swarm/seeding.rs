@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::readonly::ReadOnlyFactory;
 use super::{rate, Swarm, SwarmError};
+use crate::lock;
 use crate::torrent::{self, InfoHash};
 
 /// A complete file to seed.
@@ -136,11 +137,11 @@ impl std::fmt::Debug for Seed {
 
 impl SeedInner {
     fn set(&self, phase: Phase) {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        *lock(&self.phase) = phase;
     }
 
     fn phase(&self) -> Phase {
-        self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.phase).clone()
     }
 }
 
