@@ -40,10 +40,10 @@ impl BlockingSpawner {
 
     /// pactor: runs `f` on the calling task's worker, for blocking work that
     /// is short by its size: one chunk written to or read from the page
-    /// cache, one piece hashed. `tokio::task::block_in_place` hands the
-    /// worker's core to another thread on every call; once per 16 KiB chunk
-    /// that cost the download process ~15% of its CPU at 84 MB/s
-    /// (PACTOR-PATCHES.md, 14).
+    /// cache. `tokio::task::block_in_place` hands the worker's core to
+    /// another thread on every call; once per 16 KiB chunk that cost the
+    /// download process ~10% of its CPU at 84 MB/s (PACTOR-PATCHES.md, 14).
+    /// A piece's hash is too long for it: other connections' chunks wait.
     pub fn run_short<F: FnOnce() -> R, R>(&self, f: F) -> R {
         f()
     }

@@ -1983,11 +1983,9 @@ impl PeerHandler {
         fn write_to_disk(
             state: &TorrentStateLive,
             addr: PeerHandle,
-            counters: &AtomicPeerCounters,
             piece: &Piece<ByteBuf<'_>>,
             chunk_info: &ChunkInfo,
-        ) -> anyhow::Result<()> {
-            let index = piece.index;
+        ) -> anyhow::Result<Option<Duration>> {
 
             // If someone stole the piece by now, ignore it.
             // However if they didn't, don't let them steal it while we are writing.
@@ -2009,14 +2007,14 @@ impl PeerHandler {
                             "in-flight piece {} was stolen by {}, ignoring",
                             chunk_info.piece_index, inflight.peer
                         );
-                        return Ok(());
+                        return Ok(None);
                     }
                     None => {
                         debug!(
                             "in-flight piece {} not found. it was probably completed by someone else",
                             chunk_info.piece_index
                         );
-                        return Ok(());
+                        return Ok(None);
                     }
                 };
 
@@ -2037,7 +2035,7 @@ impl PeerHandler {
                             info_hash = ?state.shared.info_hash,
                             "FATAL: error writing chunk to disk: {e:#}"
                         );
-                        return state.on_fatal_error(e);
+                        return state.on_fatal_error(e).map(|()| None);
                     }
                 };
             }
@@ -2056,7 +2054,7 @@ impl PeerHandler {
                     Some(ChunkMarkingResult::PreviouslyCompleted) => {
                         // TODO: we might need to send cancellations here.
                         debug!("piece={} was done by someone else, ignoring", piece.index);
-                        return Ok(());
+                        return Ok(None);
                     }
                     Some(ChunkMarkingResult::NotCompleted) => None,
                     None => {
@@ -2072,11 +2070,19 @@ impl PeerHandler {
             // It shouldn't impact perf anyway, but dropping just in case.
             drop(ppl_guard);
 
-            let full_piece_download_time = match full_piece_download_time {
-                Some(t) => t,
-                None => return Ok(()),
-            };
+            Ok(full_piece_download_time)
+        }
 
+        /// pactor: the hash check of a piece `write_to_disk` completed, and
+        /// what follows it; apart so that it can leave the worker.
+        fn check_written_piece(
+            state: &TorrentStateLive,
+            addr: PeerHandle,
+            counters: &AtomicPeerCounters,
+            chunk_info: &ChunkInfo,
+            full_piece_download_time: Duration,
+        ) -> anyhow::Result<()> {
+            let index = chunk_info.piece_index.get();
             match state
                 .file_ops()
                 .check_piece(chunk_info.piece_index)
@@ -2141,14 +2147,28 @@ impl PeerHandler {
             Ok(())
         }
 
-        // pactor: inline, see `BlockingSpawner::run_short`.
-        self.state
+        // pactor: the chunk's write inline (see `BlockingSpawner::run_short`);
+        // the piece's hash check, once it is complete, still leaves the
+        // worker: inline, its milliseconds held up the other connections'
+        // chunks and sent librqbit's end-game steals up (PACTOR-PATCHES.md, 14).
+        let completed = self
+            .state
             .shared
             .spawner
             .run_short(|| {
-                write_to_disk(&self.state, self.addr, &self.counters, &piece, &chunk_info)
+                write_to_disk(&self.state, self.addr, &piece, &chunk_info)
             })
             .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
+        if let Some(time) = completed {
+            self.state
+                .shared
+                .spawner
+                .block_in_place_with_semaphore(|| {
+                    check_written_piece(&self.state, self.addr, &self.counters, &chunk_info, time)
+                })
+                .await
+                .with_context(|| format!("error checking received piece {chunk_info:?}"))?;
+        }
 
         Ok(())
     }
