@@ -274,7 +274,7 @@ where
             match daemon::run(opts.clone(), cfg, user.as_deref()) {
                 Ok(()) => 0,
                 Err(e) => {
-                    output::error(&output::error_chain(&e));
+                    output::error(&pactor_fetch::error::chain_text(&e));
                     1
                 }
             }

@@ -205,7 +205,7 @@ async fn connection(mut stream: UnixStream, control: bool, daemon: DaemonHandle)
             // The connection is the transaction's from here on.
             "fetch" => {
                 if let Err(e) = super::handoff::serve(req, stream, uid, daemon).await {
-                    let why = crate::ui::output::error_chain(&e);
+                    let why = pactor_fetch::error::chain_text(&e);
                     eprintln!("handoff from uid {uid}: {why}");
                 }
                 return;

@@ -174,12 +174,6 @@ pub fn strerror(e: &std::io::Error) -> String {
     }
 }
 
-/// An error and its causes on one line, like `{:#}`, without Rust's
-/// " (os error N)" after the system's words.
-pub fn error_chain(e: &anyhow::Error) -> String {
-    pactor_fetch::error::chain_text(e)
-}
-
 /// pacman's `humanize_size`: a value and its unit label. `target` is a unit
 /// letter (`'M'`) or `None` for the first unit under 2048.
 pub fn humanize_size(bytes: i64, target: Option<char>, precision: i32) -> (f64, &'static str) {
@@ -229,16 +223,5 @@ mod tests {
         assert_eq!(strerror(&wrapped), "No such file or directory");
         let custom = std::io::Error::other("torrent file too large");
         assert_eq!(strerror(&custom), "torrent file too large");
-    }
-
-    #[test]
-    fn error_chain_has_the_os_words_only() {
-        let io = std::fs::read("/nonexistent/pactor").unwrap_err();
-        let e = anyhow::Error::new(io).context("could not listen on /run/x");
-        assert!(format!("{e:#}").ends_with("(os error 2)"), "{e:#}");
-        assert_eq!(
-            error_chain(&e),
-            "could not listen on /run/x: No such file or directory"
-        );
     }
 }

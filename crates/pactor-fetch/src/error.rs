@@ -237,6 +237,13 @@ mod tests {
             chain_text(&e),
             format!("error binding to 0.0.0.0:6881: {words}")
         );
+        let missing = std::fs::read("/nonexistent/pactor").unwrap_err();
+        let e = anyhow::Error::new(missing).context("could not listen on /run/x");
+        assert!(format!("{e:#}").ends_with("(os error 2)"), "{e:#}");
+        assert_eq!(
+            chain_text(&e),
+            "could not listen on /run/x: No such file or directory"
+        );
         assert_eq!(
             without_os_codes("a (os error 2): b (os error x) (os error 13)"),
             "a: b (os error x)"
