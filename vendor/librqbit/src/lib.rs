@@ -63,6 +63,7 @@ mod listen;
 mod merge_streams;
 mod peer_connection;
 mod peer_info_reader;
+mod piece_owner;
 mod piece_runs;
 mod piece_tracker;
 mod read_buf;

@@ -127,11 +127,9 @@ impl SwarmView {
     }
 }
 
-/// FNV-1a of a peer id and a group of pieces.
-fn owner_score(id: &Id20, piece: u32) -> u64 {
-    id.0.iter()
-        .chain(piece.to_le_bytes().iter())
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+/// pactor: see `piece_owner::owner_score`.
+fn owner_score(id: &Id20, group: u32) -> u64 {
+    crate::piece_owner::owner_score(&id.0, group)
 }
 
 /// pactor: the size of the groups of consecutive pieces that webseeds are
