@@ -23,10 +23,11 @@
 //! [`Swarm::seed`] ([`seeding`]) is the other direction, for `pactor-seed`:
 //! a complete file in a pacman CacheDir, opened read-only, served to peers.
 //!
-//! librqbit runs blocking work (piece hashes, the check of a file already
-//! there, the stored bitfield's fsync) with `tokio::task::block_in_place`,
-//! so the swarm needs a multi-threaded tokio runtime. Chunk writes and
-//! chunk reads run on the worker (vendor/librqbit/PACTOR-PATCHES.md, 14).
+//! librqbit runs blocking work (hashes of pieces over 64 KiB, the check of
+//! a file already there, the stored bitfield's fsync) with
+//! `tokio::task::block_in_place`, so the swarm needs a multi-threaded tokio
+//! runtime. Chunk writes, chunk reads and the hashes of pieces up to 64 KiB
+//! run on the worker (vendor/librqbit/PACTOR-PATCHES.md, 14).
 
 mod readonly;
 pub mod seeding;

@@ -1037,6 +1037,11 @@ struct PeerFlowControl {
 /// behind a 10 s queue before anyone could share them.
 const PEER_QUEUE_TIME: Duration = Duration::from_secs(1);
 const WEBSEED_QUEUE_TIME: Duration = Duration::from_millis(500);
+/// pactor: the largest piece whose hash check runs on the worker (tens of
+/// microseconds, about what `block_in_place`'s hand-over of the worker costs
+/// by itself); larger pieces are checked through `block_in_place`
+/// (PACTOR-PATCHES.md, 14).
+const SHORT_CHECK_BYTES: u64 = 64 * 1024;
 /// pactor: the least a webseed's window holds, in bytes (at least one
 /// piece), so that its range requests stay long. A peer's least is one
 /// piece (`PeerHandler::pace`): its window is per torrent, and with 256 KiB
@@ -2152,10 +2157,12 @@ impl PeerHandler {
             Ok(())
         }
 
-        // pactor: the chunk's write inline (see `BlockingSpawner::run_short`);
-        // the piece's hash check, once it is complete, still leaves the
-        // worker: inline, its milliseconds held up the other connections'
-        // chunks and sent librqbit's end-game steals up (PACTOR-PATCHES.md, 14).
+        // pactor: the chunk's write inline (see `BlockingSpawner::run_short`),
+        // and the hash check of a completed piece too when the piece is
+        // small (`SHORT_CHECK_BYTES`); a larger piece's check still leaves
+        // the worker: inline, its milliseconds held up the other
+        // connections' chunks and sent librqbit's end-game steals up
+        // (PACTOR-PATCHES.md, 14).
         let completed = self
             .state
             .shared
@@ -2165,14 +2172,15 @@ impl PeerHandler {
             })
             .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
         if let Some(time) = completed {
-            self.state
-                .shared
-                .spawner
-                .block_in_place_with_semaphore(|| {
-                    check_written_piece(&self.state, self.addr, &self.counters, &chunk_info, time)
-                })
-                .await
-                .with_context(|| format!("error checking received piece {chunk_info:?}"))?;
+            let check =
+                || check_written_piece(&self.state, self.addr, &self.counters, &chunk_info, time);
+            let spawner = &self.state.shared.spawner;
+            if u64::from(self.state.lengths.piece_length(chunk_info.piece_index)) <= SHORT_CHECK_BYTES {
+                spawner.run_short(check)
+            } else {
+                spawner.block_in_place_with_semaphore(check).await
+            }
+            .with_context(|| format!("error checking received piece {chunk_info:?}"))?;
         }
 
         Ok(())
