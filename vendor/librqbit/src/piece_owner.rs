@@ -15,7 +15,7 @@
 /// group: over 80 groups and eight random ids, 1.8 of the eight owned
 /// nothing on average and others two or three times their share, and on
 /// patch day those few fetched most of the mirror's pieces through their
-/// own connections while the mirror's rate fell to a third.
+/// own connections while the mirror's rate fell to 3-5 MB/s of 9.6.
 pub fn owner_score(peer_id: &[u8; 20], group: u32) -> u64 {
     let fnv = peer_id
         .iter()

@@ -43,7 +43,8 @@ impl BlockingSpawner {
     /// cache. `tokio::task::block_in_place` hands the worker's core to
     /// another thread on every call; once per 16 KiB chunk that cost the
     /// download process ~10% of its CPU at 84 MB/s (PACTOR-PATCHES.md, 14).
-    /// A piece's hash is too long for it: other connections' chunks wait.
+    /// Also for the hash of a piece of up to 64 KiB; a larger piece's hash
+    /// is too long for it: other connections' chunks wait.
     pub fn run_short<F: FnOnce() -> R, R>(&self, f: F) -> R {
         f()
     }

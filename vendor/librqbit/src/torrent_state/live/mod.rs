@@ -1046,8 +1046,9 @@ const SHORT_CHECK_BYTES: u64 = 64 * 1024;
 /// piece), so that its range requests stay long. A peer's least is one
 /// piece (`PeerHandler::pace`): its window is per torrent, and with 256 KiB
 /// at every peer a client of eight on patch day (five torrents, seven peers)
-/// kept ~9 MB queued at each 5 MB/s uplink, so every piece asked of a peer
-/// waited ~1.8 s behind the others' and a run's last pieces came late.
+/// could keep ~9 MB queued at each 5 MB/s uplink, so a piece asked of a
+/// peer waited up to ~1.8 s behind the others' and a run's last pieces
+/// came late.
 const WEBSEED_MIN_WINDOW_BYTES: u64 = 256 * 1024;
 
 impl PeerFlowControl {
