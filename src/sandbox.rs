@@ -104,7 +104,7 @@ pub fn prespawn_early(disable_flag: bool) {
     if !real_root() || disable_flag {
         return;
     }
-    let mut slot = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = pactor_fetch::lock(&PRESPAWNED);
     if slot.is_none() {
         if let Ok(child) = spawn_child(None) {
             *slot = Some((None, child));
@@ -125,7 +125,7 @@ pub fn prespawn(opts: &SandboxOptions) {
         discard_prespawned();
         return;
     };
-    let mut slot = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = pactor_fetch::lock(&PRESPAWNED);
     if slot.is_some() {
         return;
     }
@@ -140,7 +140,7 @@ static FINISHED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 /// Waits for the engine children that delivered their whole report: none
 /// outlives pactor.
 pub fn reap_finished() {
-    let children = std::mem::take(&mut *FINISHED.lock().unwrap_or_else(|e| e.into_inner()));
+    let children = std::mem::take(&mut *pactor_fetch::lock(&FINISHED));
     for mut child in children {
         let _ = child.wait();
     }
@@ -149,7 +149,7 @@ pub fn reap_finished() {
 /// Ends a prespawned child that got no plan: its stdin closes, it reads an
 /// empty plan and exits, and is reaped here.
 pub fn discard_prespawned() {
-    let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let taken = pactor_fetch::lock(&PRESPAWNED).take();
     if let Some((_, child)) = taken {
         retire(child);
     }
@@ -163,7 +163,7 @@ fn retire(mut child: Child) {
 
 /// The engine child for `user`: the prespawned one, or a new one.
 fn engine_child(user: &str) -> std::io::Result<Child> {
-    let taken = PRESPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let taken = pactor_fetch::lock(&PRESPAWNED).take();
     match taken {
         Some((u, child)) if u.as_deref().is_none_or(|u| u == user) => Ok(child),
         Some((_, other)) => {
@@ -608,10 +608,7 @@ fn fetch_in_child(
         // Its report is complete, every file in it checked here: its exit
         // (~2 ms of a process's teardown) overlaps our own last steps, and
         // it is reaped before pactor ends ([`reap_finished`]).
-        FINISHED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(child);
+        pactor_fetch::lock(&FINISHED).push(child);
         return got.into_result();
     }
     let status = child

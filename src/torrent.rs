@@ -389,7 +389,7 @@ impl pactor_fetch::Reporter for Placer {
     fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
         let dest = self.dir.join(&file.filename);
         if place(&file.path, &dest, file.checked).is_ok() {
-            let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+            let mut placed = pactor_fetch::lock(&self.placed);
             placed.insert(file.filename.clone(), dest);
         }
         self.inner.on_item_done(item, file);
@@ -718,8 +718,7 @@ fn run_plan(dest_dir: &Path) {
                 Default::default()
             }
         };
-        let mut placed =
-            std::mem::take(&mut *placer.placed.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut placed = std::mem::take(&mut *pactor_fetch::lock(&placer.placed));
         for f in &outcome.files {
             let at = placed.remove(&f.filename).unwrap_or_else(|| f.path.clone());
             ready.insert(f.filename.clone(), (at, f.checked));

@@ -43,7 +43,7 @@ pub use transaction::{
 };
 
 /// Locks `m`, also when a thread panicked while holding it (the data is
-/// plain bookkeeping that stays usable).
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// plain bookkeeping that stays usable). Also pactor's own (`src/`).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
