@@ -317,6 +317,14 @@ pub enum WireEvent {
         /// Bytes thrown away.
         bytes: u64,
     },
+    /// [`Reporter::on_item_ready`]: a swarm file, complete, that the engine
+    /// checks now (the parent may start its own check).
+    Ready {
+        /// Item index.
+        item: usize,
+        /// File name.
+        filename: String,
+    },
     /// A verified file (the parent checks again).
     Done {
         /// Item index.
@@ -642,7 +650,12 @@ struct Received {
     /// Bytes shown on each started item's bar (resumed + progress −
     /// discarded), so that an engine taking over can start from them.
     shown: HashMap<usize, u64>,
+    /// The checks begun on [`WireEvent::Ready`], by item.
+    prechecks: HashMap<usize, Precheck>,
 }
+
+/// A [`verify_in_parent`] begun on [`WireEvent::Ready`], on its own thread.
+type Precheck = std::thread::JoinHandle<Result<(u64, Checked), String>>;
 
 impl Received {
     /// Whether item `i` of the plan was delivered or failed.
@@ -783,6 +796,23 @@ fn handle_event(
             }
             reporter.on_discard(ItemId(item), bytes)
         }
+        WireEvent::Ready { item, filename } => {
+            let Some(planned) = plan.items.get(item).filter(|p| p.filename == filename) else {
+                return false;
+            };
+            if got.settled(item) {
+                return false;
+            }
+            let (dir, planned) = (plan.download_dir.clone(), planned.clone());
+            got.prechecks.insert(
+                item,
+                std::thread::spawn(move || {
+                    let (file, meta) = open_swarm_file(&dir, &planned.filename)
+                        .map_err(|e| output::strerror(&e))?;
+                    verify_opened(file, &meta, &planned)
+                }),
+            );
+        }
         WireEvent::Done {
             item,
             filename,
@@ -798,7 +828,11 @@ fn handle_event(
             }
             got.shown.remove(&item);
             let path = plan.download_dir.join(&filename);
-            match verify_in_parent(&path, planned) {
+            let prechecked = got
+                .prechecks
+                .remove(&item)
+                .and_then(|pre| precheck_holds(pre, &path));
+            match prechecked.map_or_else(|| verify_in_parent(&path, planned), Ok) {
                 Ok((size, checked)) => {
                     if !checked.frozen {
                         output::debug(&format!(
@@ -1135,6 +1169,9 @@ impl Reporter for Takeover {
     fn on_discard(&self, item: ItemId, bytes: u64) {
         self.inner.on_discard(self.id(item), bytes);
     }
+    fn on_item_ready(&self, item: ItemId, filename: &str) {
+        self.inner.on_item_ready(self.id(item), filename);
+    }
     fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
         let mut file = file.clone();
         file.item = self.id(item);
@@ -1165,8 +1202,17 @@ impl Reporter for Takeover {
 /// unfrozen: still right at the time, but the bytes could yet change, and
 /// the caller keeps libalpm's own check after the download.
 fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<(u64, Checked), String> {
-    use std::os::unix::fs::MetadataExt;
     let (file, meta) = open_regular(path).map_err(|e| output::strerror(&e))?;
+    verify_opened(file, &meta, item)
+}
+
+/// [`verify_in_parent`] of a file already opened.
+fn verify_opened(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    item: &FetchItem,
+) -> Result<(u64, Checked), String> {
+    use std::os::unix::fs::MetadataExt;
     if let Some(size) = item.size {
         if meta.len() != size {
             return Err(format!("size {} instead of {size}", meta.len()));
@@ -1185,6 +1231,49 @@ fn verify_in_parent(path: &Path, item: &FetchItem) -> Result<(u64, Checked), Str
         frozen,
     };
     Ok((meta.len(), checked))
+}
+
+/// Opens `<dir>/`[`SWARM_DIR`](pactor_fetch::transaction::SWARM_DIR)`/<filename>`,
+/// where the engine's swarm leaves a finished file ([`WireEvent::Ready`]),
+/// as [`open_regular`] does, and without following a link at the
+/// directory either: the engine made that directory, and could have made it
+/// a link.
+fn open_swarm_file(
+    dir: &Path,
+    filename: &str,
+) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    use nix::fcntl::OFlag;
+    let sub = nix::dir::Dir::open(
+        &dir.join(pactor_fetch::transaction::SWARM_DIR),
+        TREE_FLAGS,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let fd = nix::fcntl::openat(
+        &sub,
+        filename,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok((file, meta))
+}
+
+/// The check begun on [`WireEvent::Ready`], when it holds for the file now
+/// at `path`: it passed, it was frozen (this process owns the file and no
+/// writer was left, so its bytes cannot have changed since), and `path` is
+/// that very file, moved there by the engine. Else `None`: the caller checks
+/// `path` itself. The engine hashed the file meanwhile; for the last package
+/// of a transaction the two hashes no longer run one after the other.
+fn precheck_holds(pre: Precheck, path: &Path) -> Option<(u64, Checked)> {
+    use std::os::unix::fs::MetadataExt;
+    let (size, checked) = pre.join().ok()?.ok()?;
+    let (_, meta) = open_regular(path).ok()?;
+    (checked.frozen && meta.dev() == checked.dev && meta.ino() == checked.ino && meta.len() == size)
+        .then_some((size, checked))
 }
 
 /// Opens a file another process left for pactor (the download process,
@@ -1445,6 +1534,12 @@ impl Reporter for EventReporter {
         self.send(&WireEvent::Discard {
             item: item.0,
             bytes,
+        });
+    }
+    fn on_item_ready(&self, item: ItemId, filename: &str) {
+        self.send(&WireEvent::Ready {
+            item: item.0,
+            filename: filename.to_owned(),
         });
     }
     fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
@@ -1737,6 +1832,111 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A check begun when the engine says a swarm file is ready counts
+    /// when that very file is reported done: a writer opened on it later
+    /// (root's, as this test runs) does not unfreeze it, because it was not
+    /// checked again. A different file put under the name instead is
+    /// checked afresh and refused. A swarm directory that is a link is not
+    /// followed: the file it leads to is neither checked nor made the
+    /// parent's.
+    #[test]
+    fn a_check_begun_on_ready_holds_for_that_very_file_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let swarm = tmp.path().join(pactor_fetch::transaction::SWARM_DIR);
+        std::fs::create_dir(&swarm).unwrap();
+        let item = |name: &str, data: &[u8]| FetchItem {
+            filename: name.into(),
+            size: Some(data.len() as u64),
+            sha256: Some(pactor_fetch::verify::sha256_of(&mut &data[..]).unwrap()),
+            mirrors: vec![],
+            torrent: None,
+            kind: ItemKind::Package,
+        };
+        let (a, b) = (b"package a", b"package b");
+        let plan = FetchPlan {
+            items: vec![item("a.pkg", a), item("b.pkg", b)],
+            download_dir: tmp.path().to_owned(),
+            limits: Limits::default(),
+            options: Default::default(),
+        };
+        std::fs::write(swarm.join("a.pkg"), a).unwrap();
+        std::fs::write(swarm.join("b.pkg"), b).unwrap();
+        let reporter = pactor_fetch::reporter::CollectingReporter::default();
+        let mut got = Received::default();
+        let ready = |item: usize, name: &str| WireEvent::Ready {
+            item,
+            filename: name.into(),
+        };
+        let done = |item: usize, name: &str| WireEvent::Done {
+            item,
+            filename: name.into(),
+            from_mirrors: 9,
+            from_peers: 0,
+            resumed: 0,
+        };
+        let finished = |got: &Received, item: usize| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !got.prechecks[&item].is_finished() {
+                assert!(Instant::now() < deadline, "the check never ended");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+
+        handle_event(ready(0, "a.pkg"), &plan, &reporter, &mut got);
+        finished(&got, 0);
+        std::fs::rename(swarm.join("a.pkg"), tmp.path().join("a.pkg")).unwrap();
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp.path().join("a.pkg"))
+            .unwrap();
+        handle_event(done(0, "a.pkg"), &plan, &reporter, &mut got);
+        drop(writer);
+        assert_eq!(got.files.len(), 1, "{:?}", got.failures);
+        let checked = got.files[0].checked.as_ref().unwrap();
+        assert!(
+            checked.frozen,
+            "checked again instead of the check begun on ready"
+        );
+
+        handle_event(ready(1, "b.pkg"), &plan, &reporter, &mut got);
+        finished(&got, 1);
+        std::fs::write(tmp.path().join("b.pkg"), b"tampered!").unwrap();
+        handle_event(done(1, "b.pkg"), &plan, &reporter, &mut got);
+        assert_eq!(got.files.len(), 1);
+        assert_eq!(got.failures.len(), 1);
+        assert_eq!(got.failures[0].0, 1);
+        assert!(got.prechecks.is_empty());
+
+        let linked = tempfile::tempdir().unwrap();
+        let elsewhere = linked.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("a.pkg"), a).unwrap();
+        std::fs::set_permissions(
+            elsewhere.join("a.pkg"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            &elsewhere,
+            linked.path().join(pactor_fetch::transaction::SWARM_DIR),
+        )
+        .unwrap();
+        let plan = FetchPlan {
+            download_dir: linked.path().to_owned(),
+            ..plan
+        };
+        let mut got = Received::default();
+        handle_event(ready(0, "a.pkg"), &plan, &reporter, &mut got);
+        let pre = got.prechecks.remove(&0).unwrap();
+        assert!(pre.join().unwrap().is_err(), "followed the link");
+        let mode = std::fs::metadata(elsewhere.join("a.pkg"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     /// A takeover continues the bars the daemon started, from what the

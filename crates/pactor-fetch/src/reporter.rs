@@ -65,6 +65,12 @@ pub trait Reporter: Send + Sync {
     /// Bytes counted by `on_progress` were thrown away (a cancelled or bad
     /// transfer) and will be downloaded again; a bar should go back.
     fn on_discard(&self, _item: ItemId, _bytes: u64) {}
+    /// The swarm finished the item's file: it is complete and closed at
+    /// `<download dir>/`[`SWARM_DIR`](crate::transaction::SWARM_DIR)`/<filename>`,
+    /// and the engine now checks it and moves it to `<download dir>/<filename>`
+    /// (same file, same inode), then reports it done. Another checker of the
+    /// file (pactor's parent process) may start on it now.
+    fn on_item_ready(&self, _item: ItemId, _filename: &str) {}
     /// The item is verified and in the download directory.
     fn on_item_done(&self, _item: ItemId, _file: &FetchedFile) {}
     /// The item could not be downloaded.
@@ -106,6 +112,10 @@ pub enum Event {
     Discard {
         item: ItemId,
         bytes: u64,
+    },
+    ItemReady {
+        item: ItemId,
+        filename: String,
     },
     ItemDone {
         item: ItemId,
@@ -186,6 +196,12 @@ impl Reporter for CollectingReporter {
     }
     fn on_discard(&self, item: ItemId, bytes: u64) {
         self.push(Event::Discard { item, bytes });
+    }
+    fn on_item_ready(&self, item: ItemId, filename: &str) {
+        self.push(Event::ItemReady {
+            item,
+            filename: filename.to_owned(),
+        });
     }
     fn on_item_done(&self, item: ItemId, file: &FetchedFile) {
         self.push(Event::ItemDone {

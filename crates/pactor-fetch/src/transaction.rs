@@ -913,6 +913,21 @@ struct Reported {
     peers: u64,
 }
 
+/// Runs `f` on the blocking pool; its error, or the task's, as text.
+async fn blocking<E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<(), E> + Send + 'static,
+) -> Result<(), String> {
+    joined(tokio::task::spawn_blocking(f).await)
+}
+
+/// A blocking task's outcome, its error or the task's as text.
+fn joined<E: std::fmt::Display>(
+    r: Result<Result<(), E>, tokio::task::JoinError>,
+) -> Result<(), String> {
+    r.map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+}
+
 /// Downloads one package from the swarm, checks its sha256 against the plan
 /// and renames it to `<download_dir>/<filename>`. On failure the transfer
 /// is removed, the bytes reported for it are discarded, and the reason,
@@ -962,21 +977,36 @@ async fn from_swarm(
         (why, bytes, reported.started)
     };
     let progress = result.map_err(discard)?;
+    ctx.reporter.on_item_ready(id, &item.filename);
 
+    // librqbit leaves its writes to the page cache (the HTTP engine syncs
+    // as it goes), so the file's fsync is run while it is hashed, not
+    // after: for the last package of a transaction, ~12 ms each for 15 MB,
+    // one after the other, with nothing else left to download.
+    let fsync = ctx.options.fsync;
     let path = transfer.path().to_owned();
+    let flush = fsync.then(|| {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || verify::sync_file(&path))
+    });
     let sha256 = item.sha256;
-    let checked =
-        tokio::task::spawn_blocking(move || verify::verify_file(&path, Some(size), sha256))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+    let checked = blocking(move || verify::verify_file(&path, Some(size), sha256)).await;
     if let Err(e) = checked {
         return Err(discard(format!(
             "the swarm's copy does not match the database: {e}"
         )));
     }
     let dest = ctx.download_dir.join(&item.filename);
-    if let Err(e) = verify::place(transfer.path(), &dest, ctx.options.fsync) {
+    let placed = match flush {
+        Some(flush) => joined(flush.await),
+        None => Ok(()),
+    };
+    let (part, to) = (transfer.path().to_owned(), dest.clone());
+    let placed = match placed {
+        Ok(()) => blocking(move || verify::rename_durably(&part, &to, fsync)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = placed {
         return Err(discard(format!("could not move it into place: {e}")));
     }
     Ok(FetchedFile {

@@ -128,8 +128,21 @@ pub fn verify_file(
 /// unverified or missing data.
 pub fn place(part: &Path, dest: &Path, fsync: bool) -> io::Result<()> {
     if fsync {
-        fs_err::File::open(part)?.sync_all()?;
+        sync_file(part)?;
     }
+    rename_durably(part, dest, fsync)
+}
+
+/// fsyncs a file's data and size: the first half of [`place`], for a caller
+/// that runs it alongside the hash ([`verify_file`]) and then
+/// [`rename_durably`].
+pub fn sync_file(path: &Path) -> io::Result<()> {
+    fs_err::File::open(path)?.sync_all()
+}
+
+/// Renames `part` to `dest` (same directory), with `fsync` durably: the
+/// second half of [`place`], for a file already [`sync_file`]d.
+pub fn rename_durably(part: &Path, dest: &Path, fsync: bool) -> io::Result<()> {
     fs_err::rename(part, dest)?;
     if fsync {
         sync_dir(dest)?;

@@ -367,6 +367,33 @@ async fn one_package_from_the_swarm_one_over_http() {
         .collect();
     assert_eq!(dones.len(), 2);
     assert!(dones.contains(&ItemId(0)) && dones.contains(&ItemId(1)));
+    // The swarm's file is announced complete before its own check and move
+    // (pactor's parent starts its check then); the HTTP engine's is not.
+    let readies: Vec<(usize, ItemId, String)> = reporter
+        .events()
+        .iter()
+        .enumerate()
+        .filter_map(|(at, e)| match e {
+            Event::ItemReady { item, filename } => Some((at, *item, filename.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(readies.len(), 1, "{readies:?}");
+    assert_eq!((readies[0].1, readies[0].2.as_str()), (ItemId(1), A));
+    let a_done = reporter
+        .events()
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::ItemDone {
+                    item: ItemId(1),
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(readies[0].0 < a_done);
     let starts = reporter
         .events()
         .iter()
