@@ -33,6 +33,10 @@
 #                patch-day 4 x 3-5 MiB instead of 5 x 12-20 MiB)
 #   --runs N     runs per tool and scenario (default 1; the median is shown)
 #
+# PACTOR_BENCH_SET_SEED=N draws the package sizes from bash's RANDOM seeded
+# with N: the same scenarios get the same sets in every invocation, so two
+# builds can be compared on one set (PACTOR_BIN and friends pick the build).
+#
 # Each run starts from a fresh cache, root and pactor state; the sync db is
 # copied in beforehand (not timed). Every downloaded file is checked by
 # sha256 before a run counts. MB = 10^6 bytes. Every run is timed by
@@ -133,12 +137,19 @@ trap 'exit 130' INT TERM
 
 REPO=bench
 ARCH="$(uname -m)"
+if [ -n "${PACTOR_BENCH_SET_SEED:-}" ]; then
+    RANDOM=$PACTOR_BENCH_SET_SEED
+fi
 build_set() { # name count min_bytes max_bytes
     local set="$1" n="$2" lo="$3" hi="$4" d="$SB/tree-$1/$REPO/os/$ARCH" i
     mkdir -p "$d" "$SB/pkgs-$set"
+    # Drawn here: bash reseeds RANDOM in the pipeline's subshell.
+    local sizes=()
     for ((i = 1; i <= n; i++)); do
-        local size=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-        printf '%s %s %s\n' "$(printf '%s%03d' "$set" "$i")" "$size" "$SB/pkgs-$set"
+        sizes+=($((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1))))
+    done
+    for ((i = 1; i <= n; i++)); do
+        printf '%s %s %s\n' "$(printf '%s%03d' "$set" "$i")" "${sizes[i - 1]}" "$SB/pkgs-$set"
     done | xargs -P "$(nproc)" -L 1 sh -c \
         '"$0" -o "$3" -a '"$ARCH"' -z usr/share/$1/blob=$2 "$1" 1.0 >/dev/null' "$ROOT/scripts/mkpkg.sh"
     cp "$SB/pkgs-$set"/*.pkg.tar.zst "$d/"
