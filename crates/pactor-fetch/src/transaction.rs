@@ -997,16 +997,14 @@ async fn from_swarm(
         )));
     }
     let dest = ctx.download_dir.join(&item.filename);
-    let placed = match flush {
-        Some(flush) => joined(flush.await),
-        None => Ok(()),
+    let placed = async {
+        if let Some(flush) = flush {
+            joined(flush.await)?;
+        }
+        let (part, to) = (transfer.path().to_owned(), dest.clone());
+        blocking(move || verify::rename_durably(&part, &to, fsync)).await
     };
-    let (part, to) = (transfer.path().to_owned(), dest.clone());
-    let placed = match placed {
-        Ok(()) => blocking(move || verify::rename_durably(&part, &to, fsync)).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = placed {
+    if let Err(e) = placed.await {
         return Err(discard(format!("could not move it into place: {e}")));
     }
     Ok(FetchedFile {
