@@ -1037,11 +1037,6 @@ struct PeerFlowControl {
 /// behind a 10 s queue before anyone could share them.
 const PEER_QUEUE_TIME: Duration = Duration::from_secs(1);
 const WEBSEED_QUEUE_TIME: Duration = Duration::from_millis(500);
-/// pactor: the largest piece whose hash check runs on the worker (tens of
-/// microseconds, about what `block_in_place`'s hand-over of the worker costs
-/// by itself); larger pieces are checked through `block_in_place`
-/// (PACTOR-PATCHES.md, 14).
-const SHORT_CHECK_BYTES: u64 = 64 * 1024;
 /// pactor: the least a webseed's window holds, in bytes (at least one
 /// piece), so that its range requests stay long. A peer's least is one
 /// piece (`PeerHandler::pace`): its window is per torrent, and with 256 KiB
@@ -2173,6 +2168,10 @@ impl PeerHandler {
             })
             .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
         if let Some(time) = completed {
+            /// The largest piece whose hash check runs on the worker (tens
+            /// of microseconds, about what `block_in_place`'s hand-over of
+            /// the worker costs by itself).
+            const SHORT_CHECK_BYTES: u64 = 64 * 1024;
             let check =
                 || check_written_piece(&self.state, self.addr, &self.counters, &chunk_info, time);
             let spawner = &self.state.shared.spawner;
