@@ -189,13 +189,17 @@ pub struct Swarm {
     next_id: std::sync::atomic::AtomicUsize,
 }
 
-/// The HTTP client of a session's webseed bridges: it keeps up to
-/// `connections_per_mirror` idle connections to each mirror.
+/// The HTTP client of a session's webseed bridges: it keeps as many idle
+/// connections to each mirror as the mirror may get request slots.
 pub(crate) fn webseed_client(options: &WebseedOptions) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(options.connect_timeout)
         .user_agent(options.user_agent.clone())
-        .pool_max_idle_per_host(options.connections_per_mirror)
+        .pool_max_idle_per_host(
+            options
+                .max_connections_per_mirror
+                .max(options.connections_per_mirror),
+        )
         .tcp_nodelay(true)
         .build()
 }

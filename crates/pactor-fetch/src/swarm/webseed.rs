@@ -46,8 +46,11 @@ use crate::lock;
 /// How webseed bridges fetch. Fill with `..Default::default()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebseedOptions {
-    /// HTTP requests open at once to one mirror, over all files.
+    /// HTTP requests open at once to one mirror, over all files, at first.
     pub connections_per_mirror: usize,
+    /// The most a mirror gets once its link is known to need more
+    /// ([`Mirror::finished`]).
+    pub max_connections_per_mirror: usize,
     /// Upper bound of one range request; runs of consecutive wanted pieces
     /// are fetched in one request up to this size.
     pub max_request_bytes: u64,
@@ -69,6 +72,8 @@ impl Default for WebseedOptions {
     fn default() -> Self {
         WebseedOptions {
             connections_per_mirror: 4,
+            // As the HTTP engine's (`Limits::max_connections_per_mirror`).
+            max_connections_per_mirror: 12,
             max_request_bytes: 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(5),
@@ -185,21 +190,38 @@ impl Source {
         }
     }
 
-    /// A request slot for this file: on its own mirror when one is free
-    /// there now, otherwise the first that frees up on its own mirror or on
-    /// a sibling mirror that is not dropped and not failing. librqbit picks
-    /// a peer per piece without knowing how fast each mirror is or how much
-    /// it already has to do; taking whichever mirror is free first turns
-    /// that into a pull: fast mirrors free their slots more often and so
-    /// fetch more, as the HTTP engine's workers do. With many small
-    /// packages (one request each) this is what keeps a slow mirror from
-    /// holding a queue of them while a fast one idles.
+    /// A request slot for this file: of the mirrors with one free now (its
+    /// own and the siblings that are neither dropped nor failing), the one
+    /// that would deliver a run soonest ([`Mirror::run_time`]); otherwise
+    /// the first that frees up. librqbit picks a peer per piece without
+    /// knowing how fast each mirror is or how much it already has to do;
+    /// taking whichever mirror is free turns that into a pull: fast mirrors
+    /// free their slots more often and so fetch more, as the HTTP engine's
+    /// workers do. With many small packages (one request each) this is
+    /// what keeps a slow mirror from holding a queue of them while a fast
+    /// one idles. Its own mirror first, whatever its pace, was worse at the
+    /// end of a transaction: a 5 MB/s mirror took runs while a 20 MB/s one
+    /// had slots free, and finished 50-80 ms after it.
     async fn slot(self: &Arc<Source>) -> Option<(OwnedSemaphorePermit, Arc<Source>)> {
-        if let Ok(permit) = self.mirror.slots.clone().try_acquire_owned() {
-            return Some((permit, self.clone()));
-        }
         let mut candidates = vec![self.clone()];
         candidates.extend(self.healthy_siblings());
+        // Free now: the mirror that would deliver a run soonest.
+        let mut free: Vec<(f64, &Arc<Source>)> = candidates
+            .iter()
+            .filter(|s| s.mirror.slots.available_permits() > 0)
+            .map(|s| (s.mirror.run_time(), s))
+            .collect();
+        free.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((permit, s)) = free.iter().find_map(|(_, s)| {
+            s.mirror
+                .slots
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .map(|p| (p, (*s).clone()))
+        }) {
+            return Some((permit, s));
+        }
         if let Some((permit, s)) = candidates.iter().find_map(|s| {
             s.mirror
                 .slots
@@ -288,8 +310,30 @@ pub(crate) struct Mirror {
     /// Smoothed over its finished requests: bytes/s of one request once its
     /// answer began, and seconds to that answer.
     pace: Mutex<Option<Pace>>,
+    /// What its link carries, for how many slots it needs ([`Link`]).
+    link: Mutex<Link>,
+    /// Bytes received from it, over all requests.
+    received: AtomicU64,
     /// A [`watch`] of this mirror's free slots is on.
     watching: std::sync::atomic::AtomicBool,
+}
+
+/// A mirror's link as its finished requests show it: how many request
+/// slots keep it busy.
+#[derive(Debug)]
+struct Link {
+    /// Slots it has (the semaphore's permits, taken or not).
+    slots: usize,
+    max_slots: usize,
+    /// Where the current rate sample began: when, and `received` then.
+    since: Instant,
+    since_bytes: u64,
+    /// Highest rate of all its requests together over a sample, bytes/s.
+    peak_rate: f64,
+    /// Shortest wait for an answer, s.
+    min_latency: Option<f64>,
+    /// Smoothed size of its requests, bytes.
+    request_bytes: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -298,22 +342,109 @@ struct Pace {
     latency: f64,
 }
 
+/// Shortest span a mirror's link rate is sampled over ([`Link`]).
+const LINK_SAMPLE: Duration = Duration::from_millis(100);
+
+impl Link {
+    /// The slots that keep a link busy with requests of `request_bytes`:
+    /// while one request waits out the latency, the others stream, so
+    /// 1 + latency x rate / request size. The HTTP engine counts the rate
+    /// twice (`crate::mirrors::Mirror::connections_needed`); here that gave
+    /// a 10 MB/s mirror eleven slots for the last few pieces of a
+    /// transaction, and the last ones waited 200 ms behind the others'
+    /// answers on its link.
+    fn needed(&self) -> Option<usize> {
+        let (latency, bytes) = (self.min_latency?, self.request_bytes?);
+        if self.peak_rate <= 0.0 || bytes <= 0.0 {
+            return None;
+        }
+        Some((1.0 + latency * self.peak_rate / bytes).ceil() as usize)
+    }
+}
+
 impl Mirror {
-    fn new(connections: usize) -> Mirror {
+    /// A mirror with `connections` request slots at first, up to
+    /// `max_connections` once its link needs them.
+    fn new(connections: usize, max_connections: usize) -> Mirror {
+        let slots = connections.max(1);
         Mirror {
-            slots: Arc::new(Semaphore::new(connections.max(1))),
+            slots: Arc::new(Semaphore::new(slots)),
             pace: Mutex::new(None),
+            link: Mutex::new(Link {
+                slots,
+                max_slots: max_connections.max(slots),
+                since: Instant::now(),
+                since_bytes: 0,
+                peak_rate: 0.0,
+                min_latency: None,
+                request_bytes: None,
+            }),
+            received: AtomicU64::new(0),
             watching: Default::default(),
         }
+    }
+
+    /// Slots it has now, taken or not.
+    #[cfg(test)]
+    fn slot_count(&self) -> usize {
+        lock(&self.link).slots
     }
 
     fn pace(&self) -> Option<Pace> {
         *lock(&self.pace)
     }
 
+    /// Seconds one more request of [`RUN_GUESS`] bytes would take: its
+    /// answer's wait and its transfer at the pace of one request. Unknown
+    /// (no request finished yet): infinite, after every known mirror.
+    fn run_time(&self) -> f64 {
+        self.pace()
+            .map_or(f64::INFINITY, |p| p.latency + RUN_GUESS / p.rate.max(1.0))
+    }
+
+    /// Counts `bytes` received from the mirror.
+    fn received(&self, bytes: u64) {
+        self.received.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// [`Mirror::finished`]'s part for the link, at `now`: the rate of all
+    /// requests together since the last sample, the latency and request
+    /// size; then the slots it needs.
+    fn sample_link(&self, bytes: u64, latency: f64, now: Instant) {
+        let received = self.received.load(Ordering::Relaxed);
+        let mut link = lock(&self.link);
+        let elapsed = now.saturating_duration_since(link.since);
+        if elapsed >= LINK_SAMPLE {
+            let rate = received.saturating_sub(link.since_bytes) as f64 / elapsed.as_secs_f64();
+            link.peak_rate = link.peak_rate.max(rate);
+            link.since = now;
+            link.since_bytes = received;
+        }
+        if latency > 0.0 {
+            link.min_latency = Some(link.min_latency.map_or(latency, |l| l.min(latency)));
+        }
+        if bytes > 0 {
+            let b = bytes as f64;
+            link.request_bytes = Some(link.request_bytes.map_or(b, |r| (r + b) / 2.0));
+        }
+        let Some(needed) = link.needed() else { return };
+        let slots = needed.min(link.max_slots);
+        if slots > link.slots {
+            self.slots.add_permits(slots - link.slots);
+            link.slots = slots;
+        }
+    }
+
     /// A request of `bytes` that waited `latency` s for its answer and then
-    /// took `transfer` s finished.
+    /// took `transfer` s finished. The mirror gets more slots when its link
+    /// needs them ([`Link::needed`]): librqbit asks each bridge connection
+    /// for a window of pieces, so the runs a slot fetches shrink to a few
+    /// pieces towards the end of a transaction, and four slots each waiting
+    /// 30 ms for 64 KiB kept a 20 MB/s mirror at 12-13 MB/s over its last
+    /// 200 ms while the slower ones stayed full (`healthy`, BENCHMARKS.md). It never gets fewer than it started with: a mirror
+    /// near by (no latency to wait out) keeps what it had.
     fn finished(&self, bytes: u64, latency: f64, transfer: f64) {
+        self.sample_link(bytes, latency, Instant::now());
         if bytes < MIN_PACED_BYTES || transfer <= 0.0 {
             return;
         }
@@ -331,6 +462,10 @@ impl Mirror {
         });
     }
 }
+
+/// The size of a run of pieces that [`Mirror::run_time`] compares mirrors
+/// by, bytes.
+const RUN_GUESS: f64 = 256.0 * 1024.0;
 
 /// Requests smaller than this say little about a mirror's rate.
 const MIN_PACED_BYTES: u64 = 64 * 1024;
@@ -689,7 +824,10 @@ impl Bridge {
         let bridge = Arc::new(Bridge {
             addr,
             sources: Mutex::new(HashMap::new()),
-            mirror: Arc::new(Mirror::new(options.connections_per_mirror)),
+            mirror: Arc::new(Mirror::new(
+                options.connections_per_mirror,
+                options.max_connections_per_mirror,
+            )),
             flights,
             client,
             peer_id: bridge_peer_id(addr),
@@ -1086,6 +1224,7 @@ impl Conn {
                 }
                 buf.extend_from_slice(&chunk.split_to(take));
                 flight.received.fetch_add(take as u64, Ordering::AcqRel);
+                mirror.mirror.received(take as u64);
                 if buf.len() as u64 == layout.piece_len(piece) {
                     let data = buf.split().freeze();
                     self.on_piece(flight, piece, data).map_err(|e| (e, piece))?;
@@ -1338,8 +1477,11 @@ mod tests {
             sources.push(source);
         }
         Source::link(&sources);
-        // The fast mirror's pace, as its first requests would have shown it.
+        // The fast mirror's pace, as its first requests would have shown it,
+        // and a better one of the slow mirror from before it slowed down: the
+        // run goes to the slow one, and the fast one takes it over.
         bridges[1].mirror.finished(4 * PIECE as u64, 0.001, 0.01);
+        bridges[0].mirror.finished(4 * PIECE as u64, 0.001, 0.005);
 
         let mut conn = peer(bridges[0].addr(), [9; 20]).await;
         for index in 0..4u32 {
@@ -1374,6 +1516,70 @@ mod tests {
             "the slow mirror sent {} bytes",
             slow.sent()
         );
+    }
+
+    #[test]
+    fn a_mirrors_slots_grow_to_what_its_link_needs() {
+        let [far, fast, near, young] = std::array::from_fn(|_| Mirror::new(4, 12));
+        // Their samples began when they were made, a moment before.
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        // 2 MB in 100 ms (20 MB/s), 30 ms to each answer, 64 KiB requests:
+        // 1 + 0.03 x 2e7 / 65536 = 10.2, so eleven.
+        assert_eq!(far.slot_count(), 4);
+        far.received(2_000_000);
+        far.sample_link(65536, 0.03, at(100));
+        assert_eq!(far.slot_count(), 11);
+        assert_eq!(far.slots.available_permits(), 11);
+        // A slower sample and larger requests later: it keeps them.
+        far.received(100_000);
+        far.sample_link(1 << 20, 0.03, at(300));
+        assert_eq!(far.slot_count(), 11);
+        // 100 MB/s: at most twelve.
+        fast.received(10_000_000);
+        fast.sample_link(65536, 0.03, at(100));
+        assert_eq!(fast.slot_count(), 12);
+        // 1 ms to each answer: two would do, it keeps its four.
+        near.received(2_000_000);
+        near.sample_link(65536, 0.001, at(100));
+        assert_eq!(near.slot_count(), 4);
+        // No sample over LINK_SAMPLE yet: no rate, no change.
+        young.received(2_000_000);
+        young.sample_link(65536, 0.03, at(50));
+        assert_eq!(young.slot_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_run_goes_to_the_free_mirror_that_delivers_soonest() {
+        let sources: Vec<Arc<Source>> = ["http://a.invalid/f", "http://b.invalid/f"]
+            .into_iter()
+            .map(|u| {
+                let mirror = Arc::new(Mirror::new(2, 2));
+                Arc::new(Source::new(Url::parse(u).unwrap(), layout(4), None, mirror))
+            })
+            .collect();
+        Source::link(&sources);
+        let (own, other) = (&sources[0], &sources[1]);
+        let on = |s: &Arc<Source>, m: &Arc<Source>| Arc::ptr_eq(s, m);
+        // Neither has a pace yet: its own mirror.
+        let (p, s) = own.slot().await.unwrap();
+        assert!(on(&s, own));
+        drop(p);
+        // The other one answers as soon and streams ten times as fast.
+        own.mirror.finished(1 << 20, 0.03, 1.0);
+        other.mirror.finished(1 << 20, 0.03, 0.1);
+        let (p1, s) = own.slot().await.unwrap();
+        assert!(on(&s, other));
+        let (p2, s) = own.slot().await.unwrap();
+        assert!(on(&s, other));
+        // Its slots taken: the slower one that is free.
+        let (p3, s) = own.slot().await.unwrap();
+        assert!(on(&s, own));
+        drop((p1, p2, p3));
+        // A failing mirror is no candidate.
+        other.errors.store(1, Ordering::Relaxed);
+        let (_p, s) = own.slot().await.unwrap();
+        assert!(on(&s, own));
     }
 
     #[test]
