@@ -280,7 +280,7 @@ wait_up() { # mirror
 
 RESULTS="$SB/results.tsv"
 : >"$RESULTS"
-LOADS=()
+LOADS=() DELAYS=()
 
 prepare_root() { # dir set
     local r="$1"
@@ -402,6 +402,7 @@ for sc in "${scenarios[@]}"; do
     delay=
     say "$sc: mirrors ${rates[*]} MB/s, added delay $DELAY, first mirror: $first, limit $limit MB/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
     LOADS+=("$sc: $(cut -d' ' -f1-3 /proc/loadavg)")
+    DELAYS+=("$sc: $DELAY")
     rm -f "$SB/tree-$set/$REPO/os/$ARCH"/*.torrent "$SB/tree-$set/.pactor-mktorrent.state"
     ws=(); for i in 0 1 2 3; do ws+=(-w "http://$(mirror_ip $i):$PORT/\$repo/os/\$arch"); done
     # PACTOR_BENCH_NO_TORRENTS=1: no torrents, pactor -x on its HTTP engine alone
@@ -472,5 +473,6 @@ PY
 fi
 pd_report
 printf '\nload average at the start of each scenario: %s\n' "$(IFS=';'; echo "${LOADS[*]}")"
-printf 'added delay: %s\n' "$DELAY"
+# each mirror scenario's own (fast has none; the last one's alone said so for all)
+((${#DELAYS[@]})) && printf 'added delay: %s\n' "$(IFS=';'; echo "${DELAYS[*]}")"
 printf 'machine: %s, %s CPUs\n' "$(uname -srm)" "$(nproc)"
