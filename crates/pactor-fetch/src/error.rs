@@ -137,16 +137,11 @@ pub enum SourceError {
     Write(String),
 }
 
-/// An I/O error in pacman's words: the system's message alone, without
-/// Rust's " (os error N)" after it ("No space left on device").
+/// An I/O error in pacman's words: the system's message without Rust's
+/// " (os error N)" after it ("No space left on device"), also where a
+/// wrapper (fs_err) put its own words before it.
 pub fn os_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match e.raw_os_error() {
-        Some(code) => text
-            .strip_suffix(&format!(" (os error {code})"))
-            .map_or_else(|| text.clone(), str::to_owned),
-        None => text,
-    }
+    without_os_codes(&e.to_string())
 }
 
 /// `text` without Rust's " (os error N)" after each system message.
@@ -224,6 +219,13 @@ mod tests {
         assert_eq!(os_text(&full), "No space left on device");
         let other = std::io::Error::other("short read");
         assert_eq!(os_text(&other), "short read");
+        let wrapped = fs_err::read("/nonexistent/pactor").unwrap_err();
+        assert!(wrapped.to_string().ends_with("(os error 2)"), "{wrapped}");
+        assert!(
+            os_text(&wrapped).ends_with("`/nonexistent/pactor`: No such file or directory"),
+            "{}",
+            os_text(&wrapped)
+        );
     }
 
     #[test]
