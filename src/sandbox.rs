@@ -665,18 +665,8 @@ impl Received {
 
     /// Every item neither delivered nor failed fails with `why`.
     fn fail_the_rest(&mut self, plan: &FetchPlan, why: &str) {
-        for (i, item) in plan.items.iter().enumerate() {
-            if !self.settled(i) {
-                self.failures.push((
-                    i,
-                    FileFailure {
-                        filename: item.filename.clone(),
-                        attempts: Vec::new(),
-                        note: Some(why.to_owned()),
-                    },
-                ));
-            }
-        }
+        let rest: Vec<_> = FileFailure::for_unsettled(plan, |i| self.settled(i), why).collect();
+        self.failures.extend(rest);
     }
 
     fn into_result(mut self) -> Result<FetchOutcome, FetchError> {
@@ -855,11 +845,7 @@ fn handle_event(
                 }
                 Err(why) => {
                     let _ = std::fs::remove_file(&path);
-                    let failure = FileFailure {
-                        filename,
-                        attempts: Vec::new(),
-                        note: Some(why),
-                    };
+                    let failure = FileFailure::noted(&filename, &why);
                     reporter.on_item_failed(ItemId(item), &failure);
                     got.failures.push((item, failure));
                 }

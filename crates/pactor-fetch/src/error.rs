@@ -49,6 +49,33 @@ pub struct FileFailure {
     pub note: Option<String>,
 }
 
+impl FileFailure {
+    /// A failure of `filename` with no source to name, only `why`.
+    pub fn noted(filename: &str, why: &str) -> FileFailure {
+        FileFailure {
+            filename: filename.to_owned(),
+            attempts: Vec::new(),
+            note: Some(why.to_owned()),
+        }
+    }
+
+    /// Every item of `plan` that `settled` says was neither delivered nor
+    /// failed, failed with `why`, with its index: an engine that ended
+    /// without a word on an item must not leave it to surface later as a
+    /// missing file.
+    pub fn for_unsettled<'a>(
+        plan: &'a crate::plan::FetchPlan,
+        settled: impl Fn(usize) -> bool + 'a,
+        why: &'a str,
+    ) -> impl Iterator<Item = (usize, FileFailure)> + 'a {
+        plan.items
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !settled(*i))
+            .map(move |(i, item)| (i, FileFailure::noted(&item.filename, why)))
+    }
+}
+
 /// What one source did for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceAttempt {
@@ -209,6 +236,41 @@ mod tests {
             failure.to_string(),
             "failed retrieving file 'a.pkg.tar.zst' from http://one/a.pkg.tar.zst (HTTP 404), \
              http://two/a.pkg.tar.zst (connection failed: refused)"
+        );
+    }
+
+    #[test]
+    fn items_left_unsettled_fail_with_the_reason() {
+        use crate::plan::{FetchItem, FetchPlan, ItemKind};
+        let item = |name: &str| FetchItem {
+            filename: name.to_owned(),
+            size: Some(1),
+            sha256: None,
+            mirrors: Vec::new(),
+            torrent: None,
+            kind: ItemKind::Package,
+        };
+        let plan = FetchPlan {
+            items: vec![item("a"), item("b"), item("c")],
+            download_dir: PathBuf::from("/nonexistent"),
+            limits: Default::default(),
+            options: Default::default(),
+        };
+        let failed: Vec<_> = FileFailure::for_unsettled(&plan, |i| i == 1, "gone").collect();
+        assert_eq!(
+            failed,
+            vec![
+                (0, FileFailure::noted("a", "gone")),
+                (2, FileFailure::noted("c", "gone"))
+            ]
+        );
+        assert_eq!(
+            failed[0].1.to_string(),
+            "failed retrieving file 'a' (gone): no source to try"
+        );
+        assert_eq!(
+            FileFailure::for_unsettled(&plan, |_| true, "gone").count(),
+            0
         );
     }
 

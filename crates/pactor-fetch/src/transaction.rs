@@ -355,19 +355,16 @@ pub async fn fetch_transaction_on(
 
     // Every item ends delivered or failed; one that a leg let go of
     // silently would otherwise surface only as a missing file later.
-    for (i, item) in plan.items.iter().enumerate() {
+    let accounted = |i| {
         let id = ItemId(i);
-        let accounted =
-            all.files.iter().any(|f| f.item == id) || all.failures.iter().any(|(f, _)| *f == id);
-        if !accounted {
-            let failure = FileFailure {
-                filename: item.filename.clone(),
-                attempts: Vec::new(),
-                note: Some("the download ended without delivering it".into()),
-            };
-            reporter.on_item_failed(id, &failure);
-            all.failures.push((id, failure));
-        }
+        all.files.iter().any(|f| f.item == id) || all.failures.iter().any(|(f, _)| *f == id)
+    };
+    let unaccounted: Vec<_> =
+        FileFailure::for_unsettled(&plan, accounted, "the download ended without delivering it")
+            .collect();
+    for (i, failure) in unaccounted {
+        reporter.on_item_failed(ItemId(i), &failure);
+        all.failures.push((ItemId(i), failure));
     }
     let mut files = all.files;
     files.sort_by_key(|f| f.item);
