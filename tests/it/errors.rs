@@ -123,7 +123,9 @@ fn every_mirror_dead(mode: Mode) {
 /// namespace; two 6 MiB packages), when `-Sxw bigone bigtwo`, then pactor
 /// fails with pacman's words and the system's reason, and nothing partial
 /// lands in the cache; once there is room again (the same tmpfs, grown),
-/// the same command completes both packages.
+/// the same command completes both packages, resuming from what the first
+/// run wrote: its resume records, rewritten in place once the disk was full,
+/// vouch for it.
 #[test]
 fn full_disk_fails_cleanly_then_recovers() {
     if !nix::unistd::geteuid().is_root() {
@@ -197,8 +199,35 @@ fn full_disk_fails_cleanly_then_recovers() {
         );
     }
 
+    // What was written before the disk filled stays for the next run.
+    let before = sb.served_in_the_end(".pkg.tar.zst");
+    let kept = dir_bytes(&r.statedir());
     tmpfs("size=64m", libc::MS_REMOUNT);
     download_big(&sb, &r, "once there was room");
+    let again = sb.served_in_the_end(".pkg.tar.zst") - before;
+    let total = big_bytes(&sb);
+    eprintln!("kept {kept} bytes after the full disk; fetched {again} of {total} again");
+    assert!(
+        kept > 1024 * 1024 && again + kept / 2 <= total,
+        "{kept} bytes kept in the state directory after the failure; the next run \
+         fetched {again} of the packages' {total} bytes again"
+    );
+}
+
+/// Bytes stored in the files under `dir`, all levels (blocks, not sizes:
+/// a partial download may be a sparse file of the package's full size).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.blocks() * 512),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Unmounts its directory when dropped.

@@ -27,22 +27,10 @@ fn served(sb: &Sandbox) -> u64 {
     sb.served(".pkg.tar.zst")
 }
 
-/// [`served`] once the mirrors' books are closed: a request is logged when
-/// its server thread ends, which for a connection the client dropped can be
-/// a moment later. Waits until the count holds still for a second (at most
-/// 15 s).
+/// [`served`] once the mirrors' books are closed
+/// ([`Sandbox::served_in_the_end`]).
 fn served_in_the_end(sb: &Sandbox) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut last = served(sb);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(1));
-        let now = served(sb);
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    last
+    sb.served_in_the_end(".pkg.tar.zst")
 }
 
 /// Who gets the SIGINT.

@@ -786,6 +786,14 @@ fn new_item(
         _ => {
             remove(&item.record)?;
             remove(&item.part)?;
+            // A first record now, while there is surely room for it: once
+            // the disk fills, later ones are written over it in place
+            // (`ResumeRecord::save`), and the next run resumes.
+            if size >= RECORD_AT_ONCE_BYTES {
+                if let Some(record) = item.record_snapshot(opts.block_size) {
+                    let _ = record.save(&item.record, false);
+                }
+            }
         }
     }
     if size == 0 || item.all_done() {
@@ -804,6 +812,12 @@ fn new_item(
     }
     Ok(item)
 }
+
+/// Files at least this large get a resume record before their first byte
+/// ([`new_item`]); smaller ones only once the flusher finds them changed:
+/// 300 small packages would each cost a file write before the first
+/// request, and a full disk loses little of them.
+const RECORD_AT_ONCE_BYTES: u64 = 1024 * 1024;
 
 /// Opens (creating) a partial file and gives it its final length, so blocks
 /// can be written at their offsets in any order.

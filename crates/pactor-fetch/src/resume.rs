@@ -128,18 +128,45 @@ impl ResumeRecord {
     }
 
     /// Writes the record atomically to `path`; with `fsync`, durably.
+    ///
+    /// When the second copy cannot be written (a full disk: the file system
+    /// has no block left for it), an earlier record at `path` of the same
+    /// length (the same file, cut the same way) is overwritten in place,
+    /// which needs no new block. A write torn by a crash then mixes this
+    /// record with the last one; a block wrongly marked done costs a failed
+    /// checksum and a fresh download, never a bad install.
     pub fn save(&self, path: &Path, fsync: bool) -> io::Result<()> {
+        let text = self.render();
         let tmp = path.with_extension("resume-tmp");
-        {
+        let written = (|| {
             let mut file = fs_err::File::create(&tmp)?;
-            file.write_all(self.render().as_bytes())?;
+            file.write_all(text.as_bytes())?;
             if fsync {
                 file.sync_all()?;
             }
+            Ok::<_, io::Error>(())
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Self::overwrite(path, &text, fsync).map_err(|_| e);
         }
         fs_err::rename(&tmp, path)?;
         if fsync {
             crate::verify::sync_dir(path)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `text` over the record at `path`, which must exist and be as
+    /// long ([`ResumeRecord::save`]).
+    fn overwrite(path: &Path, text: &str, fsync: bool) -> io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+        if file.metadata()?.len() != text.len() as u64 {
+            return Err(io::Error::other("a record of another length"));
+        }
+        file.write_all(text.as_bytes())?;
+        if fsync {
+            file.sync_all()?;
         }
         Ok(())
     }
@@ -176,6 +203,31 @@ mod tests {
         assert!(!back.matches(10 * 1024 + 5, Some([8; 32]), 1024));
         assert!(!back.matches(10 * 1024 + 6, Some([7; 32]), 1024));
         assert!(!back.matches(10 * 1024 + 5, Some([7; 32]), 512));
+    }
+
+    #[test]
+    fn without_room_for_a_second_copy_the_record_is_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.resume");
+        let mut rec = ResumeRecord::new(4 * 1024, None, 1024);
+        rec.save(&path, false).unwrap();
+        // The temporary copy cannot be made (here: a directory in its way).
+        let tmp = path.with_extension("resume-tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        rec.done[1] = true;
+        rec.save(&path, true).unwrap();
+        assert_eq!(ResumeRecord::load(&path).unwrap(), rec);
+        // A record of another file, or none at all: the error stands.
+        let other = dir.path().join("y.resume");
+        std::fs::create_dir(other.with_extension("resume-tmp")).unwrap();
+        assert!(rec.save(&other, false).is_err());
+        assert!(!other.exists());
+        ResumeRecord::new(40 * 1024, None, 1024)
+            .save(&dir.path().join("z.resume"), false)
+            .unwrap();
+        std::fs::rename(dir.path().join("z.resume"), &other).unwrap();
+        assert!(rec.save(&other, false).is_err());
+        assert_eq!(ResumeRecord::load(&other).unwrap().size, 40 * 1024);
     }
 
     #[test]

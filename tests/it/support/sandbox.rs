@@ -234,6 +234,24 @@ impl Sandbox {
         self.mirrors.iter().map(|m| m.bytes_served(suffix)).sum()
     }
 
+    /// [`Sandbox::served`] once the mirrors' books are closed: a request is
+    /// logged when its server thread ends, which for a connection the client
+    /// dropped can be a moment later. Waits until the count holds still for
+    /// a second (at most 15 s).
+    pub fn served_in_the_end(&self, suffix: &str) -> u64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let mut last = self.served(suffix);
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let now = self.served(suffix);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        last
+    }
+
     pub fn conf_path(&self) -> PathBuf {
         self.path().join("pacman.conf")
     }
