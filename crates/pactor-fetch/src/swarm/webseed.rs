@@ -222,16 +222,6 @@ impl Source {
         }) {
             return Some((permit, s));
         }
-        if let Some((permit, s)) = candidates.iter().find_map(|s| {
-            s.mirror
-                .slots
-                .clone()
-                .try_acquire_owned()
-                .ok()
-                .map(|p| (p, s.clone()))
-        }) {
-            return Some((permit, s));
-        }
         let waits = candidates.into_iter().map(|s| {
             Box::pin(async move {
                 s.mirror
