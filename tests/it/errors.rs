@@ -125,9 +125,26 @@ fn every_mirror_dead(mode: Mode) {
 /// lands in the cache; once there is room again (the same tmpfs, grown),
 /// the same command completes both packages, resuming from what the first
 /// run wrote: its resume records, rewritten in place once the disk was full,
-/// vouch for it.
+/// vouch for it. Through the swarm, the package falls back to the mirrors
+/// when librqbit cannot write, and the next run's swarm takes the part the
+/// mirrors left over (librqbit checks every piece of it).
 #[test]
 fn full_disk_fails_cleanly_then_recovers() {
+    full_disk_then_room(false);
+}
+
+/// [`full_disk_fails_cleanly_then_recovers`] through the swarm: torrents
+/// published, the mirrors as webseeds, in a private network namespace.
+#[test]
+fn full_disk_under_the_swarm_fails_cleanly_then_recovers() {
+    if let Err(why) = netns::isolate_thread() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    full_disk_then_room(true);
+}
+
+fn full_disk_then_room(torrents: bool) {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root for a private mount namespace");
         return;
@@ -150,10 +167,14 @@ fn full_disk_fails_cleanly_then_recovers() {
             "make / private"
         );
     }
-    let sb = Sandbox::builder()
+    let b = Sandbox::builder()
         .mirrors(&[Fault::None, Fault::None])
-        .repo("big", &big_set())
-        .build();
+        .repo("big", &big_set());
+    let sb = if torrents {
+        b.torrents().build()
+    } else {
+        b.build()
+    };
     let r = sb.root("pactor");
     r.given_synced();
     std::fs::create_dir_all(r.statedir()).unwrap();
@@ -189,8 +210,11 @@ fn full_disk_fails_cleanly_then_recovers() {
     a.assert_code(1);
     a.assert_contains("error: failed retrieving file 'bigone-1.0-1-any.pkg.tar.zst'");
     a.assert_contains("No space left on device");
-    // The system's words, as pacman prints them; not Rust's "(os error 28)".
+    // The system's words, as pacman prints them; not Rust's "(os error 28)",
+    // and each message on one line (librqbit's error came as anyhow's
+    // "Caused by:" list over several).
     assert!(!a.all_n().contains("os error"), "{a}");
+    assert!(!a.all_n().contains("Caused by"), "{a}");
     a.assert_contains("error: failed to commit transaction");
     for f in r.cached() {
         assert!(

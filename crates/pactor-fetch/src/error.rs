@@ -190,6 +190,25 @@ pub fn without_os_codes(text: &str) -> String {
     out
 }
 
+/// An error text that anyhow's `{:?}` spread over lines ("msg", a blank
+/// line, "Caused by:", then "    0: cause" ...) on one line as `{:#}`
+/// gives it ("msg: cause: ..."), without Rust's " (os error N)" and
+/// without the backtrace anyhow adds under `RUST_BACKTRACE`. librqbit hands
+/// its torrents' errors over as such text.
+pub fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| *l != "Stack backtrace:")
+        .filter(|l| !l.is_empty() && *l != "Caused by:")
+        .map(|l| match l.split_once(": ") {
+            Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => rest,
+            _ => l,
+        })
+        .collect();
+    without_os_codes(&parts.join(": "))
+}
+
 /// An error and its causes on one line, like `{:#}`, without Rust's
 /// " (os error N)" (librqbit's errors carry the system's in their text).
 pub fn chain_text(e: &anyhow::Error) -> String {
@@ -272,6 +291,20 @@ mod tests {
             FileFailure::for_unsettled(&plan, |_| true, "gone").count(),
             0
         );
+    }
+
+    #[test]
+    fn a_spread_out_error_reads_on_one_line() {
+        let e = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC))
+            .context("error calling pwritev")
+            .context("error writing to file 0");
+        let spread = format!("{e:?}");
+        assert!(spread.contains("Caused by:"), "{spread}");
+        assert_eq!(
+            one_line(&spread),
+            "error writing to file 0: error calling pwritev: No space left on device"
+        );
+        assert_eq!(one_line("torrent 2: stopped"), "torrent 2: stopped");
     }
 
     #[test]

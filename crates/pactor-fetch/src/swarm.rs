@@ -664,7 +664,7 @@ impl Transfer {
             if let Some(e) = stats.error {
                 return Err(SwarmError::Torrent {
                     filename: self.filename.clone(),
-                    message: e,
+                    message: crate::error::one_line(&e),
                 });
             }
             let poll = tokio::time::sleep(Duration::from_millis(50));

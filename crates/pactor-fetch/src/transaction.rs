@@ -925,6 +925,25 @@ fn joined<E: std::fmt::Display>(
         .and_then(|r| r.map_err(|e| e.to_string()))
 }
 
+/// Hands a partial file the HTTP engine left for `filename` in `dir` (an
+/// earlier run fell back to the mirrors: a bad torrent, a full disk) to the
+/// swarm, unless the swarm has a file of its own: librqbit checks every
+/// piece of a file it finds and keeps those that match, where the part
+/// would otherwise be fetched again whole.
+fn take_over_part(dir: &Path, filename: &str) {
+    let (part, record) = crate::resume::part_paths(dir, filename);
+    let swarm_file = dir.join(SWARM_DIR).join(filename);
+    let is_file = part.symlink_metadata().is_ok_and(|m| m.is_file());
+    if swarm_file.symlink_metadata().is_ok() || !is_file {
+        return;
+    }
+    if fs_err::create_dir_all(dir.join(SWARM_DIR)).is_ok()
+        && fs_err::rename(&part, &swarm_file).is_ok()
+    {
+        let _ = fs_err::remove_file(&record);
+    }
+}
+
 /// Downloads one package from the swarm, checks its sha256 against the plan
 /// and renames it to `<download_dir>/<filename>`. On failure the transfer
 /// is removed, the bytes reported for it are discarded, and the reason,
@@ -937,6 +956,7 @@ async fn from_swarm(
     ctx: &Ctx,
 ) -> Result<FetchedFile, (String, u64, bool)> {
     let size = item.size.unwrap_or(0);
+    take_over_part(&ctx.download_dir, &item.filename);
     let transfer = swarm
         .add_limited(
             SwarmItem {
