@@ -431,8 +431,9 @@ impl Mirror {
     /// for a window of pieces, so the runs a slot fetches shrink to a few
     /// pieces towards the end of a transaction, and four slots each waiting
     /// 30 ms for 64 KiB kept a 20 MB/s mirror at 12-13 MB/s over its last
-    /// 200 ms while the slower ones stayed full (`healthy`, BENCHMARKS.md). It never gets fewer than it started with: a mirror
-    /// near by (no latency to wait out) keeps what it had.
+    /// 200 ms while the slower ones stayed full (`healthy`, BENCHMARKS.md).
+    /// It never gets fewer than it started with: a mirror near by (no
+    /// latency to wait out) keeps what it had.
     fn finished(&self, bytes: u64, latency: f64, transfer: f64) {
         self.sample_link(bytes, latency, Instant::now());
         if bytes < MIN_PACED_BYTES || transfer <= 0.0 {

@@ -2168,9 +2168,9 @@ impl PeerHandler {
             })
             .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
         if let Some(time) = completed {
-            /// The largest piece whose hash check runs on the worker (tens
-            /// of microseconds, about what `block_in_place`'s hand-over of
-            /// the worker costs by itself).
+            /// pactor: the largest piece whose hash check runs on the worker
+            /// (tens of microseconds, about what `block_in_place`'s hand-over
+            /// of the worker costs by itself; PACTOR-PATCHES.md, 14).
             const SHORT_CHECK_BYTES: u64 = 64 * 1024;
             let check =
                 || check_written_piece(&self.state, self.addr, &self.counters, &chunk_info, time);
