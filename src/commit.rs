@@ -96,9 +96,18 @@ fn trans_add_version(handle: *mut alpm_sys::alpm_handle_t, name: &str) -> Option
     None
 }
 
-/// Prints why `trans_commit` failed, as pacman does.
+/// Prints why `trans_commit` failed, as pacman does. With `-x` pactor's
+/// downloader answers libalpm's fetch callback, whose failures libalpm
+/// calls an external downloader's; they read as pacman's own downloader's
+/// (`torrent::download_error`).
 pub fn report_commit_error(e: &alpm::CommitError) {
-    output::error(&format!("failed to commit transaction ({})", e.error()));
+    let why = match e.error() {
+        alpm::Error::ExternalDownload => {
+            crate::torrent::download_error().unwrap_or(alpm::Error::ExternalDownload)
+        }
+        other => other,
+    };
+    output::error(&format!("failed to commit transaction ({why})"));
     match e.data() {
         Some(CommitData::FileConflict(conflicts)) => {
             for c in conflicts {

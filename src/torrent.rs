@@ -51,6 +51,9 @@ struct Run {
     all_frozen: bool,
     /// Files the plan run could not deliver, with the reason.
     failed: HashMap<String, String>,
+    /// Why the last file libalpm asked for could not be fetched, in
+    /// libalpm's terms (see [`download_error`]).
+    last_error: Option<alpm::Error>,
     engine_ran: bool,
     bars: bool,
     /// Every `CacheServer` of the configuration.
@@ -109,6 +112,7 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
             ready: HashMap::new(),
             all_frozen: true,
             failed: HashMap::new(),
+            last_error: None,
             engine_ran: false,
             bars,
             cache_servers: cfg
@@ -261,6 +265,26 @@ fn has_room(dir: &Path, bytes: u64) -> bool {
         .is_ok_and(|s| s.blocks_available().saturating_mul(s.fragment_size()) > bytes)
 }
 
+/// What a commit that failed in pactor's fetch callback reports, as
+/// pacman's own downloader would have: libalpm calls any failure there an
+/// external downloader's, pacman's downloader sets "failed to retrieve some
+/// files" for an HTTP error status and "download library error" for every
+/// other failure (connection, TLS, a cut transfer). `None` outside `-x`
+/// or when no download failed.
+pub fn download_error() -> Option<alpm::Error> {
+    RUN.with(|r| r.borrow().as_ref().and_then(|run| run.last_error))
+}
+
+/// libalpm's error for a download that failed with `reason` (from
+/// [`fetch_url`]).
+fn alpm_error_for(reason: &str) -> alpm::Error {
+    if reason.starts_with(HTTP_ERROR_WORDS) {
+        alpm::Error::Retrieve
+    } else {
+        alpm::Error::Libcurl
+    }
+}
+
 /// After the commit (whatever its outcome): the packages pactor verified
 /// and libalpm moved into a CacheDir are handed to pactor-seed, when it
 /// runs, to be seeded at once (no-op without `-x`).
@@ -322,6 +346,12 @@ fn fetch_cb(url: &str, localpath: &Path, force: bool) -> FetchResult {
         None => match fetch_url(url, &filename) {
             Ok(p) => (p, None),
             Err(reason) => {
+                let error = alpm_error_for(&reason);
+                RUN.with(|r| {
+                    if let Some(run) = r.borrow_mut().as_mut() {
+                        run.last_error = Some(error);
+                    }
+                });
                 if !is_cache_server(url) {
                     output::error(&format!(
                         "failed retrieving file '{filename}' from {} : {reason}",
@@ -835,6 +865,9 @@ fn fetch_url(url: &str, filename: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// How curl, and so pacman, words an HTTP error status.
+const HTTP_ERROR_WORDS: &str = "The requested URL returned error: ";
+
 /// The engine's outcome in libalpm's words where libalpm has them.
 fn curl_words(outcome: &str) -> String {
     let code = outcome
@@ -844,7 +877,7 @@ fn curl_words(outcome: &str) -> String {
         .next()
         .and_then(|c| c.parse::<u16>().ok());
     match code {
-        Some(c) if c >= 400 => format!("The requested URL returned error: {c}"),
+        Some(c) if c >= 400 => format!("{HTTP_ERROR_WORDS}{c}"),
         _ => outcome.to_owned(),
     }
 }

@@ -118,6 +118,34 @@ fn every_mirror_dead(mode: Mode) {
     assert!(ra.local().is_empty());
 }
 
+/// Given a mirror that answers 404 for every package, when `-Sxw hello`,
+/// then pactor fails as the reference pacman does: exit 1, "failed
+/// retrieving file" with curl's words for the status, and pacman's commit
+/// error (not libalpm's words for an external downloader).
+#[test]
+fn packages_missing_on_the_mirror_fail_in_pacmans_words() {
+    let sb = greet_sandbox(&[Fault::NotFound]);
+    let (ra, rb) = (sb.root("pactor"), sb.root("pacman"));
+    ra.given_synced();
+    rb.given_synced();
+    let args = ["-Sw", "--noconfirm", "hello"];
+    let b = rb.pacman().args(args).run();
+    let a = ra.pactor(Mode::Torrent).args(args).run();
+    b.assert_code(1);
+    a.assert_code(1);
+    let commit = |o: &Outcome| o.stderr_line("error: failed to commit transaction");
+    assert!(commit(&b).is_some(), "{b}");
+    assert_eq!(
+        commit(&a),
+        commit(&b),
+        "pactor:\n{a}\nreference pacman:\n{b}"
+    );
+    for o in [&a, &b] {
+        o.assert_contains("The requested URL returned error: 404");
+    }
+    assert!(ra.cached().is_empty(), "{a}");
+}
+
 /// Given a download directory on a file system too small for the packages
 /// (a 4 MiB tmpfs over pactor's state directory, in a private mount
 /// namespace; two 6 MiB packages), when `-Sxw bigone bigtwo`, then pactor

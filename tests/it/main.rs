@@ -18,3 +18,4 @@ mod errors;
 mod interrupt;
 mod seed_handoff;
 mod sync;
+mod tls;

@@ -59,6 +59,8 @@ pub struct Run {
     args: Vec<String>,
     stdin: String,
     path_args: bool,
+    /// Environment beside `LC_ALL=C`.
+    env: Vec<(String, String)>,
 }
 
 impl Run {
@@ -70,6 +72,7 @@ impl Run {
             args: vec![],
             stdin: String::new(),
             path_args: true,
+            env: vec![],
         }
     }
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
@@ -80,6 +83,11 @@ impl Run {
     /// What to type at the prompts.
     pub fn stdin(mut self, s: &str) -> Self {
         self.stdin = s.to_owned();
+        self
+    }
+    /// Adds `key=value` to the (otherwise empty) environment.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
         self
     }
     /// Leave out the sandbox's path options.
@@ -113,6 +121,7 @@ impl Run {
             .args(&full)
             .env_clear()
             .env("LC_ALL", "C")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.root.base)
             .write_stdin(self.stdin.clone())
             .timeout(limit)
@@ -181,6 +190,14 @@ impl Outcome {
                 "expected the line {l:?} in the output of\n{self}"
             );
         }
+    }
+
+    /// The first line of stderr that starts with `prefix`.
+    pub fn stderr_line(&self, prefix: &str) -> Option<String> {
+        self.stderr
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
     }
 
     /// Some line contains `needle`.

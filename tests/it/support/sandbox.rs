@@ -214,6 +214,20 @@ impl Sandbox {
 
     /// pacman.conf with every mirror, in order, for every repository.
     fn write_conf(&self, path: &Path, extra: &str) {
+        let servers: Vec<String> = self.mirrors.iter().map(Mirror::server_line).collect();
+        self.write_conf_for(path, extra, &servers);
+    }
+
+    /// A pacman.conf named `name` whose repositories have `servers` (`Server`
+    /// values, `$repo` and `$arch` left for pactor) instead of the sandbox's
+    /// mirrors.
+    pub fn conf_with_servers(&self, name: &str, servers: &[String]) -> PathBuf {
+        let p = self.path().join(name);
+        self.write_conf_for(&p, "", servers);
+        p
+    }
+
+    fn write_conf_for(&self, path: &Path, extra: &str, servers: &[String]) {
         let mut c = String::from("# pactor integration test sandbox\n[options]\nArchitecture = auto\nSigLevel = Never\nLocalFileSigLevel = Never\n");
         for o in &self.extra_options {
             c.push_str(o);
@@ -222,8 +236,8 @@ impl Sandbox {
         c.push_str(extra);
         for r in &self.repos {
             c.push_str(&format!("\n[{r}]\n"));
-            for m in &self.mirrors {
-                c.push_str(&format!("Server = {}\n", m.server_line()));
+            for server in servers {
+                c.push_str(&format!("Server = {server}\n"));
             }
         }
         fs::write(path, c).unwrap();
