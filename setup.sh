@@ -27,17 +27,18 @@ as_root() {
 }
 
 # System packages: the libalpm build deps and the real parts tests drive
-# (and GNU time, which scripts/bench-x.sh runs every tool under).
+# (and GNU time, which scripts/bench-x.sh runs every tool under; openssl makes
+# the HTTPS tests' certificates).
 DEBIAN_PKGS=(
     meson ninja-build pkg-config gcc libarchive-dev libcurl4-openssl-dev
     libgpgme-dev libssl-dev libarchive-tools fakeroot fakechroot zstd gettext
     python3 gnupg curl iproute2 nginx aria2 opentracker mktorrent
     transmission-cli transmission-daemon qbittorrent-nox deluged zsh fish systemd
-    time
+    time openssl
 )
 ARCH_PKGS=(
     pacman base-devel python fakechroot gnupg curl iproute2 nginx aria2
-    mktorrent transmission-cli qbittorrent-nox deluge zsh fish time
+    mktorrent transmission-cli qbittorrent-nox deluge zsh fish time openssl
 )
 
 install_system_packages() {
