@@ -17,8 +17,8 @@
 //! The child is started early ([`prespawn_early`], before pacman.conf is
 //! read; the user it drops to then comes with its plan) and waits for its
 //! plan, building its HTTP client meanwhile, so that its start (exec and
-//! dynamic linking, and the system's CA certificates) overlaps pactor's own
-//! work; an empty plan (nothing to download, or the daemon took it) ends
+//! dynamic linking) overlaps pactor's own work (the system's CA
+//! certificates wait for a plan with an HTTPS mirror, `pactor_fetch::tls`); an empty plan (nothing to download, or the daemon took it) ends
 //! it. `pactor-engine` is a binary of its own because without libalpm and
 //! the libraries that loads it starts in ~3 ms, where pactor's binary takes
 //! ~9 ms: on small transactions that start was the last thing between the
@@ -1378,8 +1378,9 @@ pub fn engine_main() -> i32 {
 /// Entry point of the engine child: drop privileges, confine, run, report.
 /// Returns the exit code.
 pub fn child_main(user: &str) -> i32 {
-    // The HTTP client (the system's CA certificates) is built while the
-    // plan is awaited; the thread is gone before privileges are dropped.
+    // The HTTP client is built while the plan is awaited; the thread is gone
+    // before privileges are dropped. The system's CA certificates are read
+    // later, confined, when the plan has an HTTPS mirror (`tls`).
     let client = std::thread::spawn(|| {
         pactor_fetch::prebuild_client(&Default::default(), &Default::default())
     });

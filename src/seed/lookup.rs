@@ -128,7 +128,7 @@ pub(crate) fn start(
 ) -> mpsc::UnboundedSender<Vec<(String, PathBuf)>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<(String, PathBuf)>>();
     tokio::spawn(async move {
-        let Ok(client) = reqwest::Client::builder()
+        let Ok(client) = pactor_fetch::tls::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
             .user_agent(concat!("pactor-seed/", env!("CARGO_PKG_VERSION")))

@@ -125,6 +125,7 @@ pub(crate) async fn fetch_all_limited(
     limiter: Option<Arc<RateLimiter>>,
 ) -> Result<FetchOutcome, FetchError> {
     let started = Instant::now();
+    crate::tls::preload_for(&plan);
     let shared = Shared::prepare(plan, reporter, limiter)?;
     let _flush_on_drop = FlushOnDrop(shared.clone());
 
@@ -495,10 +496,9 @@ impl Shared {
             path: dir.clone(),
             source,
         })?;
-        // Loading the system's CA certificates takes milliseconds: unless
-        // the client was built ahead, it is built while the items are
-        // prepared, which takes about as long for a few hundred small
-        // packages.
+        // Unless the client was built ahead, it is built while the items
+        // are prepared (a few hundred microseconds each; the system's CA
+        // certificates wait for the first HTTPS handshake, `tls`).
         let client = http::prebuilt_client(&opts, &limits).ok_or_else(|| {
             let (opts, limits) = (opts.clone(), limits.clone());
             std::thread::spawn(move || http::build_client(&opts, &limits))

@@ -27,9 +27,9 @@ type Prebuilt = (ClientKey, Client);
 static PREBUILT: std::sync::Mutex<Option<Prebuilt>> = std::sync::Mutex::new(None);
 
 /// Builds the client for a run with `options` and `limits` now, ahead of the
-/// run (loading the system's CA certificates takes milliseconds): a process
-/// that waits for its plan (pactor's download process) does it meanwhile.
-/// The run takes it if its options match.
+/// run: a process that waits for its plan (pactor's download process) does
+/// it meanwhile. The run takes it if its options match. (The system's CA
+/// certificates are read later, at the first HTTPS handshake: `tls`.)
 pub fn prebuild_client(options: &FetchOptions, limits: &Limits) {
     if let Ok(client) = build_client(options, limits) {
         *crate::lock(&PREBUILT) = Some((client_key(options, limits), client));
@@ -64,7 +64,7 @@ fn client_key(options: &FetchOptions, limits: &Limits) -> ClientKey {
 
 /// Builds the client every request of a run shares (one connection pool).
 pub(crate) fn build_client(options: &FetchOptions, limits: &Limits) -> reqwest::Result<Client> {
-    Client::builder()
+    crate::tls::client_builder()
         .connect_timeout(options.connect_timeout)
         .user_agent(options.user_agent.clone())
         .pool_max_idle_per_host(limits.max_connections_per_mirror)

@@ -10,6 +10,7 @@ mod mirrors;
 pub mod plan;
 pub mod reporter;
 pub mod resume;
+pub mod tls;
 pub mod verify;
 
 pub use engine::{

@@ -192,7 +192,7 @@ pub struct Swarm {
 /// The HTTP client of a session's webseed bridges: it keeps as many idle
 /// connections to each mirror as the mirror may get request slots.
 pub(crate) fn webseed_client(options: &WebseedOptions) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    crate::tls::client_builder()
         .connect_timeout(options.connect_timeout)
         .user_agent(options.user_agent.clone())
         .pool_max_idle_per_host(

@@ -223,6 +223,7 @@ pub async fn fetch_transaction_on(
     settings: SwarmSettings,
     session: Option<Arc<Swarm>>,
 ) -> Result<FetchOutcome, FetchError> {
+    crate::tls::preload_for(&plan);
     if !settings.enabled {
         return fetch_all(plan, reporter).await;
     }
@@ -249,8 +250,7 @@ pub async fn fetch_transaction_on(
     // range requests there, a connection's handshake sooner. pactor-seed's
     // session brings its own; otherwise the one pactor's download process
     // built while it waited for the plan, if any (the HTTP engine's, whose
-    // pool the engine then shares): building one loads the system's CA
-    // certificates, ~5 ms between the plan and the first lookup.
+    // pool the engine then shares).
     let client = match &session {
         Some(s) => Ok(s.webseed_client()),
         None => match crate::http::prebuilt_client_shared(&plan.options, &plan.limits) {
