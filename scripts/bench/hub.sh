@@ -78,7 +78,10 @@ wait_tcp() { # namespace addr port what
 }
 
 # nginx serving TREE at ADDR:PORT inside NS, logging "$uri $status
-# $body_bytes_sent" to $SB/nginx-NAME/access.log.
+# $body_bytes_sent $remote_addr $msec $request_time "$http_range"" to
+# $SB/nginx-NAME/access.log (log_bytes reads the first three;
+# scripts/bench/pd_dups.py reads them all: which client took which bytes
+# the mirror had sent before, and when).
 hub_nginx() { # name ns addr tree
     local d="$SB/nginx-$1"
     mkdir -p "$d/tmp"
@@ -88,7 +91,7 @@ daemon off; master_process off; worker_processes 1;
 pid $d/nginx.pid; error_log $d/error.log warn;
 events { worker_connections 1024; }
 http {
-    log_format bytes '\$uri \$status \$body_bytes_sent';
+    log_format bytes '\$uri \$status \$body_bytes_sent \$remote_addr \$msec \$request_time "\$http_range"';
     access_log $d/access.log bytes;
     sendfile on; keepalive_requests 10000;
     client_body_temp_path $d/tmp/b; proxy_temp_path $d/tmp/p;
