@@ -107,7 +107,21 @@ pub struct SwarmView {
     pub webseed_bytes: u64,
 }
 
+/// pactor: how many times slower than a webseed the peers together must be
+/// before the webseed takes what they hold beyond its client's share (see
+/// `choose_queued`). Peers' rates drop when there is little left to ask
+/// of them, and a webseed keeps its last rate while idle: compared as they
+/// are, a client's webseeds took most of a package late on patch day
+/// (BENCHMARKS.md, "where patch-day's extra mirror bytes go").
+const SLOW_PEERS: f64 = 4.0;
+
 impl SwarmView {
+    /// pactor: whether the peers together deliver [`SLOW_PEERS`] times less
+    /// than `rate`.
+    pub fn much_slower_than(&self, rate: f64) -> bool {
+        self.rate * SLOW_PEERS < rate
+    }
+
     /// For a piece no peer holds: our rank among us and the peers that lack
     /// it (0: we own it), our score and the owner's. Scores are per group of
     /// `group` pieces.
@@ -312,9 +326,9 @@ impl PieceTracker {
             .min_by_key(|(key, _)| *key);
         let best = match best {
             Some(((0, _, _), p)) => Some(p),
-            // Peers slower than this mirror: it takes what they hold too,
-            // the least held first.
-            _ if swarm.rate < req.my_rate => queued
+            // Peers much slower than this mirror (a slow seeder): it takes
+            // what they hold too, the least held first.
+            _ if swarm.much_slower_than(req.my_rate) => queued
                 .iter()
                 .min_by_key(|p| (held(p), p.get()))
                 .copied(),
@@ -386,11 +400,12 @@ impl PieceTracker {
             .filter(|(_, info)| info.peer != req.peer)
             // pactor: a peer takes a webseed's piece only at 10x, as the
             // mirror's bytes would be paid twice; a webseed takes a peer's
-            // piece only when the peers together are slower than it.
+            // piece only when the peers together are four times slower
+            // (`SwarmView::much_slower_than`).
             .filter(|(_, info)| {
                 match (req.webseeds.contains(&req.peer), req.webseeds.contains(&info.peer)) {
                     (false, true) => threshold >= 10.0,
-                    (true, false) => req.swarm.is_none_or(|s| s.rate < req.my_rate),
+                    (true, false) => req.swarm.is_none_or(|s| s.much_slower_than(req.my_rate)),
                     _ => true,
                 }
             })
