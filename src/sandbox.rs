@@ -18,10 +18,11 @@
 //! read; the user it drops to then comes with its plan) and waits for its
 //! plan, building its HTTP client meanwhile, so that its start (exec and
 //! dynamic linking) overlaps pactor's own work (the system's CA
-//! certificates wait for a plan with an HTTPS mirror, `pactor_fetch::tls`); an empty plan (nothing to download, or the daemon took it) ends
-//! it. `pactor-engine` is a binary of its own because without libalpm and
-//! the libraries that loads it starts in ~3 ms, where pactor's binary takes
-//! ~9 ms: on small transactions that start was the last thing between the
+//! certificates wait for a plan with an HTTPS mirror, `pactor_fetch::tls`);
+//! an empty plan (nothing to download, or the daemon took it) ends it.
+//! `pactor-engine` is a binary of its own because without libalpm and the
+//! libraries that loads it starts in ~3 ms, where pactor's binary takes ~9
+//! ms: on small transactions that start was the last thing between the
 //! plan and the first request.
 //!
 //! When `pactor-seed` runs, the plan goes to it instead (its control socket,

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use pactor_fetch::torrent::{self, Metainfo};
 use tempfile::TempDir;
 
+#[path = "it/support/nginx.rs"]
+mod nginx_conf;
+
 const BIN: &str = env!("CARGO_BIN_EXE_pactor-mktorrent");
 
 // ---- support -------------------------------------------------------------
@@ -208,16 +211,7 @@ fn nginx(root: &Path, work: &Path, port: u16) -> Server {
     need("nginx");
     fs::create_dir_all(work).unwrap();
     let w = work.display();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {w}/nginx.pid;\n\
-         error_log {w}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log {w}/access.log; client_body_temp_path {w}/body;\n\
-           proxy_temp_path {w}/proxy; fastcgi_temp_path {w}/fcgi; uwsgi_temp_path {w}/uwsgi;\n\
-           scgi_temp_path {w}/scgi;\n\
-           server {{ listen 127.0.0.1:{port}; root {}; }} }}\n",
-        root.display()
-    );
+    let conf = nginx_conf::conf(work, &format!("127.0.0.1:{port}"), root, "");
     fs::write(work.join("nginx.conf"), conf).unwrap();
     let conf = work.join("nginx.conf");
     let s = Server::start(

@@ -193,14 +193,6 @@ fn cached_packages(r: &Root) -> Vec<String> {
         .collect()
 }
 
-fn pkg_file(name: &str) -> String {
-    greet_set()
-        .into_iter()
-        .find(|p| p.name == name)
-        .map(|p| p.filename())
-        .unwrap()
-}
-
 fn file_size(sb: &Sandbox, file: &str) -> u64 {
     std::fs::metadata(sb.repo_dir("demo").join(file))
         .unwrap()

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::nginx;
 use crate::support::*;
 
 /// A CA, and a certificate it signed for 127.0.0.1; returns the CA's
@@ -116,19 +117,15 @@ impl HttpsMirror {
             .local_addr()
             .unwrap()
             .port();
-        let w = work.display();
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {w}/nginx.pid;\n\
-             error_log {w}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{ access_log {w}/access.log; client_body_temp_path {w}/body;\n\
-               proxy_temp_path {w}/proxy; fastcgi_temp_path {w}/fcgi; uwsgi_temp_path {w}/uwsgi;\n\
-               scgi_temp_path {w}/scgi;\n\
-               server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {}; ssl_certificate_key {};\n\
-                 root {}; }} }}\n",
-            cert.display(),
-            key.display(),
-            root.display()
+        let conf = nginx::conf(
+            work,
+            &format!("127.0.0.1:{port} ssl"),
+            root,
+            &format!(
+                "ssl_certificate {}; ssl_certificate_key {};",
+                cert.display(),
+                key.display()
+            ),
         );
         fs::write(work.join("nginx.conf"), conf).unwrap();
         let child = Command::new("timeout")
@@ -217,14 +214,6 @@ fn https_only(name: &str) -> Option<(Sandbox, Root, Root, HttpsMirror, PathBuf)>
 
 const HELLO_FILES: [&str; 3] = ["greet-data", "hello", "libgreet"];
 
-fn pkg_file(name: &str) -> String {
-    greet_set()
-        .into_iter()
-        .find(|p| p.name == name)
-        .map(|p| p.filename())
-        .unwrap()
-}
-
 /// Given an HTTPS mirror whose certificate a CA in `SSL_CERT_FILE` signed,
 /// when `pactor -Sxw hello`, then the torrents are looked up and the
 /// packages fetched over TLS from it, and the cache holds them intact.
@@ -281,13 +270,7 @@ fn an_https_mirror_with_an_untrusted_certificate_fails_cleanly() {
         .run();
     b.assert_code(1);
     a.assert_code(1);
-    let commit = |o: &Outcome| o.stderr_line("error: failed to commit transaction");
-    assert!(commit(&b).is_some(), "{b}");
-    assert_eq!(
-        commit(&a),
-        commit(&b),
-        "pactor:\n{a}\nreference pacman:\n{b}"
-    );
+    assert_same_commit_error(&a, &b);
     for o in [&a, &b] {
         o.assert_contains("error: failed retrieving file '");
     }

@@ -10,7 +10,8 @@
 //! verifies exactly as reqwest's own configuration would (webpki, the same
 //! roots, the same crypto provider).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -18,9 +19,14 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-/// The verifier over the system's roots, once loaded; the error text when
-/// none could be loaded.
-static ROOTS: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
+/// The verifier over the system's roots, once loaded. A load that failed
+/// (no readable certificate, say while ca-certificates is being replaced)
+/// is not kept: the next handshake tries again, which a long-running
+/// `pactor-seed` needs.
+static ROOTS: Mutex<Option<Arc<WebPkiServerVerifier>>> = Mutex::new(None);
+
+/// Whether this process tried to read the system's roots.
+static TRIED: AtomicBool = AtomicBool::new(false);
 
 /// A `reqwest::ClientBuilder` whose TLS verifies against the system's roots,
 /// read when first needed.
@@ -33,7 +39,7 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// for the rest. Without one nothing is read (a redirect to HTTPS still
 /// reads them at its handshake).
 pub fn preload_roots<'a>(mut urls: impl Iterator<Item = &'a url::Url>) {
-    if ROOTS.get().is_none() && urls.any(|u| u.scheme() == "https") {
+    if !TRIED.load(Ordering::Relaxed) && urls.any(|u| u.scheme() == "https") {
         std::thread::spawn(|| {
             let _ = roots();
         });
@@ -51,9 +57,9 @@ pub(crate) fn preload_for(plan: &crate::plan::FetchPlan) {
     }));
 }
 
-/// Whether the system's roots were read in this process (tests).
-pub fn roots_loaded() -> bool {
-    ROOTS.get().is_some()
+/// Whether this process tried to read the system's roots (tests).
+pub fn roots_tried() -> bool {
+    TRIED.load(Ordering::Relaxed)
 }
 
 /// rustls's configuration as reqwest builds its own (safe defaults, ALPN
@@ -70,11 +76,17 @@ fn client_config() -> rustls::ClientConfig {
     config
 }
 
+/// The verifier over the system's roots, read now if not yet (a caller
+/// that comes meanwhile waits for that read).
 fn roots() -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
-    ROOTS
-        .get_or_init(load_roots)
-        .clone()
-        .map_err(rustls::Error::General)
+    let mut slot = crate::lock(&ROOTS);
+    if let Some(verifier) = slot.as_ref() {
+        return Ok(verifier.clone());
+    }
+    TRIED.store(true, Ordering::Relaxed);
+    let verifier = load_roots().map_err(rustls::Error::General)?;
+    *slot = Some(verifier.clone());
+    Ok(verifier)
 }
 
 /// The system's roots (as reqwest's `rustls-tls-native-roots` finds them:
@@ -163,7 +175,8 @@ mod tests {
     /// built and fetches from a plain HTTP server, then it works and the
     /// roots were never read (reqwest's own build reads them, and fails on
     /// these); [`preload_roots`] reads them only for a list with an HTTPS
-    /// URL.
+    /// URL; a read that found no certificate is tried again at the next
+    /// handshake.
     #[tokio::test]
     async fn plain_http_never_reads_the_system_roots() {
         let dir = tempfile::tempdir().unwrap();
@@ -197,18 +210,41 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body, "body");
-        assert!(!roots_loaded());
+        assert!(!roots_tried());
         let plain = url::Url::parse("http://mirror/x").unwrap();
         preload_roots([&plain].into_iter());
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(!roots_loaded());
+        assert!(!roots_tried());
         let secure = url::Url::parse("https://mirror/x").unwrap();
         preload_roots([&plain, &secure].into_iter());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !roots_loaded() {
+        while !roots_tried() {
             assert!(std::time::Instant::now() < deadline, "roots never read");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        // These roots hold no certificate: the handshake fails with that,
+        // and the next one reads them again.
+        let err = roots().unwrap_err().to_string();
+        assert!(err.contains("no CA certificates found"), "{err}");
+        let good = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(good.path(), ROOT_FOR_TESTS).unwrap();
+        std::env::set_var("SSL_CERT_FILE", good.path());
+        roots().expect("roots read again once they are there");
         server.abort();
     }
+
+    /// A self-signed CA certificate (P-256, made with openssl for this test).
+    const ROOT_FOR_TESTS: &str = concat!(
+        "-----BEGIN CERTIFICATE-----\n",
+        "MIIBkzCCATmgAwIBAgIUeBgEC8HK7PS+PzPL5g54fp5V1UswCgYIKoZIzj0EAwIw\n",
+        "HjEcMBoGA1UEAwwTcGFjdG9yIHVuaXQgdGVzdCBDQTAgFw0yNjEyMDYxNjQ0MzRa\n",
+        "GA8yMTI2MTExMjE2NDQzNFowHjEcMBoGA1UEAwwTcGFjdG9yIHVuaXQgdGVzdCBD\n",
+        "QTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGhWTypMQ/CO6GgEhkm3TLsbtqjN\n",
+        "LpYVoqqvZj27vGL7chMS4eDnO40+8B1YBu1DIWHDfkdT+gRwzkfk9HdC8+KjUzBR\n",
+        "MB0GA1UdDgQWBBTJImWIkMKEnem+PKErFKrByJQt6jAfBgNVHSMEGDAWgBTJImWI\n",
+        "kMKEnem+PKErFKrByJQt6jAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gA\n",
+        "MEUCIQCNmnQtAxF6Ge04laSHP2NI8jbyiWuyuh67m1cfhbmD/QIgLDPw4LRo//Ex\n",
+        "EtKNlyJ9K0wIAHDqNzpFT1eD3rYMl3o=\n",
+        "-----END CERTIFICATE-----\n",
+    );
 }

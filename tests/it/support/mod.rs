@@ -7,6 +7,7 @@ pub mod bins;
 pub mod localdb;
 pub mod mirror;
 pub mod netns;
+pub mod nginx;
 pub mod pkg;
 pub mod run;
 pub mod sandbox;
@@ -56,6 +57,15 @@ pub fn greet_set() -> Vec<Pkg> {
             .depends("hello")
             .file("usr/share/doc/hello/README", "hello's manual"),
     ]
+}
+
+/// The package file of `name` in [`greet_set`].
+pub fn pkg_file(name: &str) -> String {
+    greet_set()
+        .into_iter()
+        .find(|p| p.name == name)
+        .map(|p| p.filename())
+        .unwrap()
 }
 
 /// [`greet_set`] as repo `demo` on `mirrors`, with a `.torrent` published
@@ -279,6 +289,15 @@ pub fn assert_parity(mode: Mode, ra: &Root, a: &Outcome, rb: &Root, b: &Outcome)
             );
         }
     }
+}
+
+/// pactor's "failed to commit transaction" line is the reference pacman's
+/// (which has one).
+#[track_caller]
+pub fn assert_same_commit_error(a: &Outcome, b: &Outcome) {
+    let commit = |o: &Outcome| o.stderr_line("error: failed to commit transaction");
+    assert!(commit(b).is_some(), "{b}");
+    assert_eq!(commit(a), commit(b), "pactor:\n{a}\nreference pacman:\n{b}");
 }
 
 /// Run the same arguments (and stdin) with pactor on a fresh root `pactor`
