@@ -28,6 +28,10 @@ static ROOTS: Mutex<Option<Arc<WebPkiServerVerifier>>> = Mutex::new(None);
 /// Whether this process tried to read the system's roots.
 static TRIED: AtomicBool = AtomicBool::new(false);
 
+/// Whether [`preload_roots`] started its read: a transaction calls it for
+/// its plan and again for each HTTP leg, one thread is enough.
+static PRELOADING: AtomicBool = AtomicBool::new(false);
+
 /// A `reqwest::ClientBuilder` whose TLS verifies against the system's roots,
 /// read when first needed.
 pub fn client_builder() -> reqwest::ClientBuilder {
@@ -39,7 +43,10 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// for the rest. Without one nothing is read (a redirect to HTTPS still
 /// reads them at its handshake).
 pub fn preload_roots<'a>(mut urls: impl Iterator<Item = &'a url::Url>) {
-    if !TRIED.load(Ordering::Relaxed) && urls.any(|u| u.scheme() == "https") {
+    if !TRIED.load(Ordering::Relaxed)
+        && urls.any(|u| u.scheme() == "https")
+        && !PRELOADING.swap(true, Ordering::Relaxed)
+    {
         std::thread::spawn(|| {
             let _ = roots();
         });
