@@ -158,6 +158,12 @@ impl HttpsMirror {
         format!("https://127.0.0.1:{}/$repo/os/$arch", self.port)
     }
 
+    /// nginx's PID, from the file it writes.
+    fn nginx_pid(&self) -> u32 {
+        let text = fs::read_to_string(self.work.join("nginx.pid")).unwrap_or_default();
+        text.trim().parse().expect("nginx.pid")
+    }
+
     /// The access log's lines whose request names `file`.
     fn requests_for(&self, file: &str) -> Vec<String> {
         fs::read_to_string(self.work.join("access.log"))
@@ -171,7 +177,12 @@ impl HttpsMirror {
 
 impl Drop for HttpsMirror {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM to timeout(1), which passes it on to nginx. A SIGKILL
+        // would end timeout alone and leave nginx running with no bound.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let _ = self.child.wait();
     }
 }
@@ -248,6 +259,13 @@ fn an_https_mirror_with_a_trusted_certificate_serves_the_transaction() {
             "{f} never served over HTTPS: {package:?}\n{a}"
         );
     }
+    // Dropped, the mirror takes nginx with it, not only its timeout(1).
+    let nginx = https.nginx_pid();
+    drop(https);
+    assert!(
+        !Path::new(&format!("/proc/{nginx}")).exists(),
+        "nginx ({nginx}) still runs after its mirror was dropped"
+    );
 }
 
 /// Given an HTTPS mirror whose certificate no trusted CA signed (the
