@@ -1059,6 +1059,10 @@ fn block_message(data: &Bytes, b: &Block) -> Vec<u8> {
     wire::piece(b.index, b.begin, &data[start..start + b.length as usize])
 }
 
+/// How long a bridge connection waits, after librqbit's first request, for
+/// the rest of its first window before it fetches anything.
+const FIRST_RUN_GATHER: Duration = Duration::from_millis(2);
+
 /// One librqbit connection to a bridge, for one file.
 struct Conn {
     bridge: Arc<Bridge>,
@@ -1131,6 +1135,7 @@ impl Conn {
     /// work: connections of finished packages stay open and idle, and must
     /// not hold the mirror's slots.
     async fn schedule(self: Arc<Self>) {
+        let mut first = true;
         loop {
             loop {
                 let notified = self.wake.notified();
@@ -1141,6 +1146,14 @@ impl Conn {
                     _ = self.cancel.cancelled() => return,
                     _ = notified => {}
                 }
+            }
+            if std::mem::take(&mut first) {
+                // librqbit writes a connection's first window of requests
+                // in several small messages, which arrive one by one since
+                // its connections to bridges send without delay (vendored
+                // `peer_connection.rs`): gathered, they make one long run
+                // instead of a one-piece request and then the rest.
+                tokio::time::sleep(FIRST_RUN_GATHER).await;
             }
             let (permit, mirror) = tokio::select! {
                 _ = self.cancel.cancelled() => return,
