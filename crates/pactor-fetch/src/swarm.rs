@@ -29,6 +29,7 @@
 //! runtime. Chunk writes, chunk reads and the hashes of pieces up to 64 KiB
 //! run on the worker (vendor/librqbit/PACTOR-PATCHES.md, 14).
 
+pub mod head;
 mod readonly;
 pub mod seeding;
 pub mod webseed;
@@ -128,6 +129,9 @@ pub struct SwarmItem {
     pub mirrors: Vec<Url>,
     /// Peers to try at once (a local `pactor-seed`, tests).
     pub initial_peers: Vec<SocketAddr>,
+    /// A stretch of the file fetched while the torrent was looked up
+    /// ([`head`]); its pieces are asked of the webseeds first.
+    pub head: Option<Arc<head::Head>>,
 }
 
 /// What can go wrong in the swarm; messages name the package file.
@@ -372,10 +376,20 @@ impl Swarm {
             });
         }
         let info_hash = meta.info_hash();
+        let count = info.pieces.len() as u32;
+        let head = item
+            .head
+            .map(|h| {
+                let pieces = h.pieces(info.piece_length, count);
+                (h, pieces)
+            })
+            .filter(|(_, pieces)| !pieces.is_empty());
+        let webseed_first = head.as_ref().map(|(_, pieces)| pieces.clone());
         let layout = Arc::new(PieceLayout {
             length,
             piece_length: info.piece_length,
             hashes: info.pieces.clone(),
+            head,
         });
 
         let mut sources = Vec::new();
@@ -414,6 +428,7 @@ impl Swarm {
             initial_peers: Some(peers),
             // Our patched librqbit asks them only for pieces no peer offers.
             webseed_peers: Some(webseeds),
+            webseed_first,
             preferred_id: Some(self.take_id()),
             ..Default::default()
         };

@@ -36,6 +36,7 @@ use crate::http::RateLimiter;
 use crate::lock;
 use crate::plan::{FetchItem, FetchOptions, FetchPlan, ItemKind, Limits, TorrentSource};
 use crate::reporter::{BenchReason, ItemId, Reporter, SourceKind};
+use crate::swarm::head::Head;
 use crate::swarm::{Swarm, SwarmItem, SwarmOptions, Transfer, WebseedOptions};
 use crate::torrent::{self, MAX_TORRENT_BYTES};
 use crate::verify;
@@ -266,16 +267,23 @@ pub async fn fetch_transaction_on(
         }
     };
     let mut lookups = Lookups::start(&plan, &swarm_bound, &settings, client.clone());
+    // Each package's head start, on a mirror of its own, while its torrent
+    // is looked up (see `swarm::head`).
+    let limiter = plan
+        .limits
+        .max_download_rate
+        .map(|rate| Arc::new(RateLimiter::new(rate)));
+    let mut heads: Vec<Option<Arc<Head>>> = match &client {
+        Some(client) => start_heads(&plan, &swarm_bound, client, limiter.clone()),
+        None => Vec::new(),
+    };
     let ctx = Arc::new(Ctx {
         reporter: reporter.clone(),
         download_dir: plan.download_dir.clone(),
         limits: plan.limits.clone(),
         options: plan.options.clone(),
         stall_timeout: settings.stall_timeout,
-        limiter: plan
-            .limits
-            .max_download_rate
-            .map(|rate| Arc::new(RateLimiter::new(rate))),
+        limiter,
     });
 
     // Each package with an accepted torrent goes to the swarm as soon as its
@@ -319,7 +327,7 @@ pub async fn fetch_transaction_on(
             swarm.clone(),
             ItemId(i),
             item,
-            metainfo,
+            (metainfo, heads.get_mut(i).and_then(Option::take)),
             ctx.clone(),
         ));
     }
@@ -329,6 +337,15 @@ pub async fn fetch_transaction_on(
         .enumerate()
         .filter_map(|(i, item)| item.map(|item| (ItemId(i), item)))
         .unzip();
+    // What the head starts of these packages (no usable torrent) fetched is
+    // the HTTP engine's to resume from, not lost.
+    let (dir, options) = (&plan.download_dir, &plan.options);
+    let handing = http_ids.iter().zip(&http_items).filter_map(|(id, item)| {
+        let head = heads.get_mut(id.0).and_then(Option::take)?;
+        Some(async move { (*id, hand_to_http(&head, dir, item, options).await) })
+    });
+    let handed: Vec<(ItemId, u64)> = futures_util::future::join_all(handing).await;
+    drop(heads);
     if !http_items.is_empty() {
         legs.spawn(http_leg(ctx.clone(), http_ids, http_items, false));
     }
@@ -367,6 +384,16 @@ pub async fn fetch_transaction_on(
         all.failures.push((ItemId(i), failure));
     }
     let mut files = all.files;
+    // The engine counts a head start it resumed from as resumed; its bytes
+    // came from the mirrors in this run.
+    for f in &mut files {
+        if let Some((_, bytes)) = handed.iter().find(|(id, _)| *id == f.item) {
+            let moved = (*bytes).min(f.resumed);
+            f.resumed -= moved;
+            f.from_mirrors += moved;
+            all.from_mirrors += moved;
+        }
+    }
     files.sort_by_key(|f| f.item);
     let summary = FetchSummary {
         files: files.len(),
@@ -388,6 +415,89 @@ pub async fn fetch_transaction_on(
             partial: Box::new(outcome),
         })
     }
+}
+
+/// How long a head start may wait for its mirror's answer, and for each
+/// chunk of it, before its pieces go to the bridges' own requests.
+const HEAD_STALL: Duration = Duration::from_secs(1);
+
+/// A head start ([`Head`]) for each package in `swarm_bound` that has a
+/// mirror and nothing on disk from an earlier run (that is resumed as it
+/// is). The k-th such package's comes from the (k + 1)-th mirror, so that
+/// the heads and the torrent lookups spread over the mirrors.
+fn start_heads(
+    plan: &FetchPlan,
+    swarm_bound: &[bool],
+    client: &reqwest::Client,
+    limiter: Option<Arc<RateLimiter>>,
+) -> Vec<Option<Arc<Head>>> {
+    let mut k = 0;
+    plan.items
+        .iter()
+        .zip(swarm_bound)
+        .map(|(item, bound)| {
+            let (true, Some(size)) = (*bound, item.size) else {
+                return None;
+            };
+            let earlier = [
+                plan.download_dir.join(SWARM_DIR).join(&item.filename),
+                crate::resume::part_paths(&plan.download_dir, &item.filename).0,
+            ];
+            if item.mirrors.is_empty() || earlier.iter().any(|p| p.exists()) {
+                return None;
+            }
+            k += 1;
+            let mirror = &item.mirrors[k % item.mirrors.len()];
+            let url = crate::plan::file_url(mirror, &item.filename).ok()?;
+            Head::start(client, url, size, limiter.clone(), HEAD_STALL)
+        })
+        .collect()
+}
+
+/// Writes what `head` fetched of `item` (its package goes to the HTTP
+/// engine) as the engine's partial file and resume record, the blocks it
+/// covers marked done; returns their bytes. The engine checks the whole
+/// file's sha256 in the end and, should it fail, starts over without
+/// blaming a mirror, as for any file resumed from disk.
+async fn hand_to_http(head: &Head, dir: &Path, item: &FetchItem, options: &FetchOptions) -> u64 {
+    let (Some(size), bs) = (item.size, options.block_size) else {
+        return 0;
+    };
+    let (offset, bytes) = head.settled(HEAD_STALL).await;
+    if bs == 0 || bytes.is_empty() {
+        return 0;
+    }
+    let mut record = crate::resume::ResumeRecord::new(size, item.sha256, bs);
+    let end = offset + bytes.len() as u64;
+    let first = offset.div_ceil(bs);
+    for (b, done) in record.done.iter_mut().enumerate().skip(first as usize) {
+        let block_end = ((b as u64 + 1) * bs).min(size);
+        if block_end > end {
+            break;
+        }
+        *done = true;
+    }
+    let covered = record.done_bytes();
+    if covered == 0 {
+        return 0;
+    }
+    let (part, resume) = crate::resume::part_paths(dir, &item.filename);
+    let written = (|| {
+        use std::os::unix::fs::FileExt;
+        let file = fs_err::File::create(&part)?;
+        file.set_len(size)?;
+        file.file().write_all_at(&bytes, offset)?;
+        if options.fsync {
+            file.sync_all()?;
+        }
+        record.save(&resume, options.fsync)
+    })();
+    if written.is_err() {
+        let _ = fs_err::remove_file(&part);
+        let _ = fs_err::remove_file(&resume);
+        return 0;
+    }
+    covered
 }
 
 /// Whether `item` is a package for the swarm: it has a torrent to look up,
@@ -853,10 +963,10 @@ async fn swarm_leg(
     swarm: Arc<Swarm>,
     id: ItemId,
     item: FetchItem,
-    metainfo: Vec<u8>,
+    torrent: (Vec<u8>, Option<Arc<Head>>),
     ctx: Arc<Ctx>,
 ) -> Leg {
-    match from_swarm(&swarm, id, &item, metainfo, &ctx).await {
+    match from_swarm(&swarm, id, &item, torrent, &ctx).await {
         Ok(file) => {
             ctx.reporter.on_item_done(id, &file);
             Leg {
@@ -952,7 +1062,7 @@ async fn from_swarm(
     swarm: &Arc<Swarm>,
     id: ItemId,
     item: &FetchItem,
-    metainfo: Vec<u8>,
+    (metainfo, head): (Vec<u8>, Option<Arc<Head>>),
     ctx: &Ctx,
 ) -> Result<FetchedFile, (String, u64, bool)> {
     let size = item.size.unwrap_or(0);
@@ -966,6 +1076,7 @@ async fn from_swarm(
                 output_dir: ctx.download_dir.join(SWARM_DIR),
                 mirrors: item.mirrors.clone(),
                 initial_peers: Vec::new(),
+                head,
             },
             ctx.limiter.clone(),
         )

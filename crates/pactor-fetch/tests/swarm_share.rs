@@ -78,6 +78,7 @@ async fn clients_that_start_together_trade_and_share_the_mirror() {
                     output_dir: dir.join("out"),
                     mirrors: vec![mirror.url()],
                     initial_peers: others,
+                    head: None,
                 })
                 .await
                 .unwrap(),
@@ -158,6 +159,7 @@ async fn a_slow_peer_does_not_hold_back_a_fast_mirror() {
             output_dir: dir.join("out"),
             mirrors: vec![mirror.url()],
             initial_peers: vec![seeder.listen_addr().expect("listening")],
+            head: None,
         })
         .await
         .unwrap();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pactor_fetch::reporter::{CollectingReporter, Event};
+use pactor_fetch::swarm::head::HEAD_BYTES;
 use pactor_fetch::swarm::{Swarm, SwarmOptions};
 use pactor_fetch::torrent::{info_for_file, Metainfo};
 use pactor_fetch::transaction::SWARM_DIR;
@@ -1050,4 +1051,77 @@ async fn peer_bytes_count_against_the_download_limit() {
     );
     drop(seed);
     seeder.stop().await;
+}
+
+/// While a package's torrent is looked up, a stretch of it comes from a
+/// mirror (its head start, `swarm::head`). With the torrent, librqbit asks
+/// its webseeds for the pieces inside the stretch first and the bridges
+/// serve them from it: the mirror sends each byte of the package once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_start_goes_to_the_swarm_and_nothing_is_fetched_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(21, 3 * 1024 * 1024 + 777);
+    let torrent = torrent_of(tmp.path(), A, &data);
+    let ms = mirrors(
+        HashMap::from([
+            (A.to_owned(), data.clone()),
+            (format!("{A}.torrent"), torrent.clone().into()),
+        ]),
+        1,
+    )
+    .await;
+    let reporter = Arc::new(CollectingReporter::default());
+    let p = plan(vec![item(A, &data, &ms, true)], &dl);
+    let out = offline_run(p, &reporter, tmp.path()).await;
+
+    assert_delivered(&out, &dl, A, &data);
+    let ranges = ms[0].ranges_of(A);
+    assert!(
+        ranges
+            .iter()
+            .any(|(a, b)| b - a == HEAD_BYTES && a % (64 * 1024) == 0),
+        "no head start among the requests: {ranges:?}"
+    );
+    assert_eq!(
+        ms[0].sent(),
+        (data.len() + torrent.len()) as u64,
+        "bytes fetched twice; requests {ranges:?}"
+    );
+    let f = &out.files[0];
+    assert_eq!((f.from_mirrors, f.resumed), (data.len() as u64, 0), "{f:?}");
+    assert_eq!(reporter.net_bytes(ItemId(0)), data.len() as i64);
+}
+
+/// A head start whose package has no torrent is the HTTP engine's to go
+/// on from: the mirror sends each byte once, and the stretch counts as
+/// fetched from the mirrors in this run, not as resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_start_without_a_torrent_goes_to_http_and_nothing_is_fetched_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dl = tmp.path().join("dl");
+    let data = content(22, 3 * 1024 * 1024 + 999);
+    let ms = mirrors(HashMap::from([(A.to_owned(), data.clone())]), 1).await;
+    let reporter = Arc::new(CollectingReporter::default());
+    let p = plan(vec![item(A, &data, &ms, true)], &dl);
+    let out = offline_run(p, &reporter, tmp.path()).await;
+
+    assert_delivered(&out, &dl, A, &data);
+    let ranges = ms[0].ranges_of(A);
+    assert!(
+        ranges.iter().any(|(a, b)| b - a == HEAD_BYTES),
+        "no head start among the requests: {ranges:?}"
+    );
+    assert_eq!(
+        ms[0].sent(),
+        data.len() as u64,
+        "bytes fetched twice; requests {ranges:?}"
+    );
+    let f = &out.files[0];
+    assert_eq!((f.from_mirrors, f.resumed), (data.len() as u64, 0), "{f:?}");
+    assert_eq!(out.summary.bytes_resumed, 0);
+    assert_eq!(out.summary.bytes_from_mirrors, data.len() as u64);
+    for leftover in [format!("{A}.part"), format!("{A}.resume")] {
+        assert!(!dl.join(&leftover).exists(), "{leftover} left behind");
+    }
 }

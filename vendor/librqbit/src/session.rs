@@ -292,6 +292,11 @@ pub struct AddTorrentOptions {
     /// steal a piece from a slow peer (see `PieceTracker::acquire_piece`).
     pub webseed_peers: Option<Vec<SocketAddr>>,
 
+    /// pactor: pieces the webseeds are asked for before any other (their
+    /// bytes are on their way already: pactor fetched a stretch of the file
+    /// while it looked the torrent up). Peers are not asked for them first.
+    pub webseed_first: Option<std::ops::Range<u32>>,
+
     /// Max concurrent connected peers.
     pub peer_limit: Option<usize>,
 
@@ -1386,6 +1391,7 @@ impl Session {
                         .unwrap_or_default()
                         .into_iter()
                         .collect(),
+                    webseed_first: opts.webseed_first.clone().unwrap_or(0..0),
                     peer_limit: opts.peer_limit.or(self.peer_limit),
                     #[cfg(feature = "disable-upload")]
                     _disable_upload: self._disable_upload,

@@ -38,6 +38,9 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::head::Head;
+#[cfg(test)]
+use super::head::HEAD_BYTES;
 use super::wire::{self, Block, Handshake, Message};
 use crate::error::SourceError;
 use crate::http::{self, RateLimiter};
@@ -122,6 +125,9 @@ pub(crate) struct PieceLayout {
     pub length: u64,
     pub piece_length: u64,
     pub hashes: Vec<[u8; 20]>,
+    /// The stretch fetched while the torrent was looked up, and the pieces
+    /// wholly inside it ([`Head`]): served from there, not by a request.
+    pub head: Option<(Arc<Head>, std::ops::Range<u32>)>,
 }
 
 impl PieceLayout {
@@ -132,6 +138,14 @@ impl PieceLayout {
     fn piece_len(&self, index: u32) -> u64 {
         let start = u64::from(index) * self.piece_length;
         self.piece_length.min(self.length.saturating_sub(start))
+    }
+
+    /// The pieces the head start still holds (none once it failed).
+    fn head_pieces(&self) -> std::ops::Range<u32> {
+        match &self.head {
+            Some((head, pieces)) if !head.failed() => pieces.clone(),
+            _ => 0..0,
+        }
     }
 }
 
@@ -1002,19 +1016,27 @@ impl ConnState {
             .any(|p| matches!(self.pieces.get(p), Some(PieceState::Queued)))
     }
 
-    /// Takes the next run of queued consecutive pieces, at most `max` bytes
-    /// (always at least one piece), and marks them fetching.
-    fn take_run(&mut self, max: u64) -> Option<(u32, u32)> {
-        let first = loop {
-            let p = self.queue.pop_front()?;
-            if matches!(self.pieces.get(&p), Some(PieceState::Queued)) {
-                break p;
-            }
-        };
+    /// Whether a queued piece is outside `head` (needs a request).
+    fn has_queued_outside(&self, head: &std::ops::Range<u32>) -> bool {
+        self.queue
+            .iter()
+            .any(|p| !head.contains(p) && matches!(self.pieces.get(p), Some(PieceState::Queued)))
+    }
+
+    /// Takes the next run of queued consecutive pieces that `allowed` lets
+    /// through, at most `max` bytes (always at least one piece), and marks
+    /// them fetching; the others stay queued where they were.
+    fn take_run_where(&mut self, max: u64, allowed: impl Fn(u32) -> bool) -> Option<(u32, u32)> {
+        let at = self
+            .queue
+            .iter()
+            .position(|p| allowed(*p) && matches!(self.pieces.get(p), Some(PieceState::Queued)))?;
+        let first = self.queue.remove(at)?;
         let queued: BTreeSet<u32> = self.queue.iter().copied().collect();
         let mut end = first + 1;
         let mut bytes = self.layout.piece_len(first);
         while queued.contains(&end)
+            && allowed(end)
             && matches!(self.pieces.get(&end), Some(PieceState::Queued))
             && bytes + self.layout.piece_len(end) <= max
         {
@@ -1155,6 +1177,17 @@ impl Conn {
                 // instead of a one-piece request and then the rest.
                 tokio::time::sleep(FIRST_RUN_GATHER).await;
             }
+            let max = self.bridge.options.max_request_bytes;
+            // Pieces of the head start need no request, and no slot.
+            let head = self.source.layout.head_pieces();
+            let run = lock(&self.state).take_run_where(max, |p| head.contains(&p));
+            if let Some(run) = run {
+                tokio::spawn(self.clone().serve_head(run));
+                continue;
+            }
+            if !lock(&self.state).has_queued_outside(&head) {
+                continue;
+            }
             let (permit, mirror) = tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 p = self.source.slot() => match p {
@@ -1162,8 +1195,8 @@ impl Conn {
                     None => return,
                 },
             };
-            let Some(run) = lock(&self.state).take_run(self.bridge.options.max_request_bytes)
-            else {
+            let head = self.source.layout.head_pieces();
+            let Some(run) = lock(&self.state).take_run_where(max, |p| !head.contains(&p)) else {
                 continue;
             };
             launch(self.clone(), mirror, run, permit);
@@ -1267,13 +1300,22 @@ impl Conn {
             )));
         }
         mirror.errors.store(0, Ordering::Relaxed);
+        if self.deliver(mirror, index, data) {
+            self.call_off_races(flight);
+        }
+        Ok(())
+    }
+
+    /// Hands a verified piece to librqbit, counted as `mirror`'s, unless
+    /// another mirror's request delivered it first (then `false`).
+    fn deliver(&self, mirror: &Source, index: u32, data: Bytes) -> bool {
         let len = data.len() as u64;
         let mut st = lock(&self.state);
         if !matches!(
             st.pieces.get(&index),
             Some(PieceState::Fetching | PieceState::Queued)
         ) {
-            return Ok(()); // another mirror's request was first
+            return false;
         }
         mirror.bytes.fetch_add(len, Ordering::Relaxed);
         let msgs = st.on_ready(index, data, self.bridge.options.cache_pieces);
@@ -1281,8 +1323,50 @@ impl Conn {
         for m in msgs {
             self.send(m);
         }
-        self.call_off_races(flight);
-        Ok(())
+        true
+    }
+
+    /// Serves pieces `run` of the head start as they arrive, each checked
+    /// against the torrent's SHA-1. When the stretch fails, or a piece of
+    /// it does not match (the head's mirror lied, or the torrent's pieces
+    /// are not this file's), the head start is given up and the pieces not
+    /// served go back to the queue, for the mirrors' requests.
+    async fn serve_head(self: Arc<Self>, run: (u32, u32)) {
+        let layout = &self.source.layout;
+        let Some((head, _)) = &layout.head else {
+            return;
+        };
+        for piece in run.0..run.1 {
+            let start = u64::from(piece) * layout.piece_length;
+            let data = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                d = head.bytes(start, layout.piece_len(piece)) => d,
+            };
+            let good = data.filter(|d| {
+                let digest: [u8; 20] = Sha1::digest(d).into();
+                digest == layout.hashes[piece as usize]
+            });
+            let Some(data) = good else {
+                head.fail();
+                self.requeue(piece, run.1);
+                return;
+            };
+            self.deliver(&self.source, piece, data);
+        }
+    }
+
+    /// Puts pieces `from..end` that are still being fetched back at the
+    /// front of the queue, in order.
+    fn requeue(&self, from: u32, end: u32) {
+        let mut st = lock(&self.state);
+        for p in (from..end).rev() {
+            if matches!(st.pieces.get(&p), Some(PieceState::Fetching)) {
+                st.pieces.insert(p, PieceState::Queued);
+                st.queue.push_front(p);
+            }
+        }
+        drop(st);
+        self.wake.notify_one();
     }
 
     /// Calls off this connection's other requests that have nothing left
@@ -1356,6 +1440,7 @@ mod tests {
             length: u64::from(n) * 16384 - 100,
             piece_length: 16384,
             hashes: vec![[0; 20]; n as usize],
+            head: None,
         })
     }
 
@@ -1460,6 +1545,7 @@ mod tests {
             length: data.len() as u64,
             piece_length: PIECE as u64,
             hashes: data.chunks(PIECE).map(|c| Sha1::digest(c).into()).collect(),
+            head: None,
         });
         let cancel = CancellationToken::new();
         let _stop = cancel.clone().drop_guard();
@@ -1520,6 +1606,105 @@ mod tests {
             "the slow mirror sent {} bytes",
             slow.sent()
         );
+    }
+
+    /// A bridge serves the pieces of a head start from it, with no request
+    /// of its own; when the stretch lies (its mirror flips bytes), the
+    /// pieces fail their SHA-1, go back to the queue and come, right, from
+    /// the bridge's own mirror.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn head_start_pieces_are_served_from_it_unless_they_lie() {
+        use crate::test_support::{content, spawn_mirror, within, Faults};
+        use tokio::io::AsyncReadExt;
+        const PIECE: usize = 64 * 1024;
+        const BLOCK: usize = 16 * 1024;
+        const NAME: &str = "pkg-1.0-1-x86_64.pkg.tar.zst";
+        let data = content(8, 16 * PIECE);
+        let files = Arc::new(HashMap::from([(NAME.to_owned(), data.clone())]));
+        for lying in [false, true] {
+            let head_mirror = spawn_mirror(
+                files.clone(),
+                Faults {
+                    corrupt: lying,
+                    ..Default::default()
+                },
+            )
+            .await;
+            let own = spawn_mirror(files.clone(), Faults::default()).await;
+            let at = |m: &crate::test_support::Mirror| {
+                Url::parse(&format!("{}/{NAME}", m.url())).unwrap()
+            };
+            let client = Client::new();
+            let head = Head::start(
+                &client,
+                at(&head_mirror),
+                data.len() as u64,
+                None,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let pieces = head.pieces(PIECE as u64, 16);
+            assert_eq!(pieces.len(), 4, "{pieces:?}");
+            let layout = Arc::new(PieceLayout {
+                length: data.len() as u64,
+                piece_length: PIECE as u64,
+                hashes: data.chunks(PIECE).map(|c| Sha1::digest(c).into()).collect(),
+                head: Some((head.clone(), pieces.clone())),
+            });
+            let cancel = CancellationToken::new();
+            let _stop = cancel.clone().drop_guard();
+            let bridge = Bridge::start(
+                client,
+                WebseedOptions::default(),
+                Arc::new(Flights::default()),
+                cancel.child_token(),
+            )
+            .await
+            .unwrap();
+            let source = Arc::new(Source::new(at(&own), layout, None, bridge.mirror()));
+            bridge.register([9; 20], source.clone());
+
+            let mut conn = peer(bridge.addr(), [9; 20]).await;
+            for index in pieces.clone() {
+                for begin in (0..PIECE).step_by(BLOCK) {
+                    let mut req = vec![0, 0, 0, 13, 6];
+                    for v in [index, begin as u32, BLOCK as u32] {
+                        req.extend_from_slice(&v.to_be_bytes());
+                    }
+                    conn.write_all(&req).await.unwrap();
+                }
+            }
+            let wanted = pieces.len() * PIECE / BLOCK;
+            within(Duration::from_secs(8), async {
+                let mut blocks = 0;
+                while blocks < wanted {
+                    let len = conn.read_u32().await.unwrap() as usize;
+                    let mut msg = vec![0u8; len];
+                    conn.read_exact(&mut msg).await.unwrap();
+                    if msg.first() != Some(&7) {
+                        continue;
+                    }
+                    let at = |i: usize| u32::from_be_bytes(msg[i..i + 4].try_into().unwrap());
+                    let start = at(1) as usize * PIECE + at(5) as usize;
+                    assert_eq!(&msg[9..], &data[start..start + msg.len() - 9]);
+                    blocks += 1;
+                }
+            })
+            .await;
+            assert_eq!(head.failed(), lying);
+            assert_eq!(head_mirror.sent(), HEAD_BYTES);
+            if lying {
+                assert!(
+                    own.sent() >= 4 * PIECE as u64,
+                    "own mirror sent {}",
+                    own.sent()
+                );
+                assert_eq!(source.status().dropped, None, "its own mirror was blamed");
+            } else {
+                assert_eq!(own.sent(), 0, "a request for pieces the head start held");
+                assert_eq!(source.bytes(), 4 * PIECE as u64);
+            }
+        }
     }
 
     #[test]
@@ -1600,11 +1785,11 @@ mod tests {
             s.pieces.insert(p, PieceState::Queued);
             s.queue.push_back(p);
         }
-        assert_eq!(s.take_run(3 * 16384), Some((3, 6)));
-        assert_eq!(s.take_run(1 << 20), Some((9, 10)));
-        assert_eq!(s.take_run(1 << 20), Some((6, 7)));
-        assert_eq!(s.take_run(1 << 20), Some((1, 2)));
-        assert_eq!(s.take_run(1 << 20), None);
+        assert_eq!(s.take_run_where(3 * 16384, |_| true), Some((3, 6)));
+        assert_eq!(s.take_run_where(1 << 20, |_| true), Some((9, 10)));
+        assert_eq!(s.take_run_where(1 << 20, |_| true), Some((6, 7)));
+        assert_eq!(s.take_run_where(1 << 20, |_| true), Some((1, 2)));
+        assert_eq!(s.take_run_where(1 << 20, |_| true), None);
     }
 
     #[test]

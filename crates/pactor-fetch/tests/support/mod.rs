@@ -83,6 +83,8 @@ pub struct Mirror {
     /// Requests in progress (from arrival to the body's end) now, and the
     /// most there were at once since the start or [`Mirror::reset_peak`].
     pub in_flight: Arc<InFlight>,
+    /// Every body it began to send: file name and byte range.
+    pub bodies: Arc<Mutex<Vec<(String, u64, u64)>>>,
 }
 
 /// Requests a test mirror is serving at once.
@@ -143,6 +145,16 @@ impl Mirror {
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
+    /// The byte ranges of `name` it began to send, in order.
+    pub fn ranges_of(&self, name: &str) -> Vec<(u64, u64)> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, a, b)| (*a, *b))
+            .collect()
+    }
 }
 
 struct ServerState {
@@ -151,6 +163,7 @@ struct ServerState {
     sent: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
     in_flight: Arc<InFlight>,
+    bodies: Arc<Mutex<Vec<(String, u64, u64)>>>,
     /// When the server's link is next free (rate cap shared by connections).
     pacer: Mutex<Instant>,
     deadline: Instant,
@@ -163,12 +176,14 @@ pub async fn spawn_mirror(files: Arc<HashMap<String, Bytes>>, faults: Faults) ->
     let sent = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(InFlight::default());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
     let state = Arc::new(ServerState {
         files,
         faults,
         sent: sent.clone(),
         requests: requests.clone(),
         in_flight: in_flight.clone(),
+        bodies: bodies.clone(),
         pacer: Mutex::new(Instant::now()),
         deadline: Instant::now() + SERVER_LIFETIME,
     });
@@ -181,6 +196,7 @@ pub async fn spawn_mirror(files: Arc<HashMap<String, Bytes>>, faults: Faults) ->
         sent,
         requests,
         in_flight,
+        bodies,
     }
 }
 
@@ -243,6 +259,11 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
             format!("bytes {start}-{}/{total}", end - 1),
         );
     }
+    state
+        .bodies
+        .lock()
+        .unwrap()
+        .push((name.to_owned(), start, end));
     let body = data.slice(start as usize..end as usize);
     let stream = futures_util::stream::unfold(
         (state.clone(), body, 0usize, serving),

@@ -119,6 +119,8 @@ pub(crate) struct ManagedTorrentOptions {
     pub initial_peers: Vec<SocketAddr>,
     /// pactor: see `AddTorrentOptions::webseed_peers`.
     pub webseed_peers: std::collections::HashSet<SocketAddr>,
+    /// pactor: see `AddTorrentOptions::webseed_first`.
+    pub webseed_first: std::ops::Range<u32>,
     pub peer_limit: Option<usize>,
     #[cfg(feature = "disable-upload")]
     pub _disable_upload: bool,

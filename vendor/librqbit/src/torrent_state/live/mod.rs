@@ -1539,6 +1539,13 @@ impl PeerHandler {
         // Taken here, not under the peer lock below: the reader task takes
         // the flow-control lock first and the peer map after it.
         let my_rate = self.rate();
+        // pactor: a webseed takes the stretch pactor fetched ahead first.
+        let first = if webseeds.contains(&self.addr) {
+            self.state.shared.options.webseed_first.clone()
+        } else {
+            0..0
+        };
+        let lengths = &self.state.lengths;
 
         let result = self
             .state
@@ -1557,7 +1564,9 @@ impl PeerHandler {
                 let result = pieces.acquire_piece(AcquireRequest {
                     peer: self.addr,
                     peer_avg_time: self.counters.average_piece_download_time(),
-                    priority_pieces: self.state.streams.iter_next_pieces(&self.state.lengths),
+                    priority_pieces: first
+                        .filter_map(|p| lengths.validate_piece_index(p))
+                        .chain(self.state.streams.iter_next_pieces(lengths)),
                     file_priorities,
                     file_infos: &self.state.metadata.file_infos,
                     peer_has_piece: |p| bf.get(p.get() as usize).map(|v| *v) == Some(true),
