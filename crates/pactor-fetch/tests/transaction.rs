@@ -71,6 +71,17 @@ async fn mirrors(files: HashMap<String, bytes::Bytes>, n: usize) -> Vec<Mirror> 
     out
 }
 
+/// `n` mirrors that serve `data` as [`A`] and its torrent beside it (made
+/// in `dir`); the torrent is returned too.
+async fn published(dir: &Path, data: &bytes::Bytes, n: usize) -> (Vec<u8>, Vec<Mirror>) {
+    let torrent = torrent_of(dir, A, data);
+    let files = HashMap::from([
+        (A.to_owned(), data.clone()),
+        (format!("{A}.torrent"), torrent.clone().into()),
+    ]);
+    (torrent, mirrors(files, n).await)
+}
+
 fn item(name: &str, data: &[u8], mirrors: &[Mirror], torrent: bool) -> FetchItem {
     let urls: Vec<Url> = mirrors.iter().map(Mirror::url).collect();
     FetchItem {
@@ -114,15 +125,7 @@ async fn torrent_beside_the_package_goes_through_the_swarm() {
     let tmp = tempfile::tempdir().unwrap();
     let dl = tmp.path().join("dl");
     let data = content(1, 3 * 1024 * 1024 + 777);
-    let torrent = torrent_of(tmp.path(), A, &data);
-    let ms = mirrors(
-        HashMap::from([
-            (A.to_owned(), data.clone()),
-            (format!("{A}.torrent"), torrent.clone().into()),
-        ]),
-        2,
-    )
-    .await;
+    let (torrent, ms) = published(tmp.path(), &data, 2).await;
     let reporter = Arc::new(CollectingReporter::default());
     let p = plan(vec![item(A, &data, &ms, true)], &dl);
     let out = offline_run(p, &reporter, tmp.path()).await;
@@ -479,15 +482,7 @@ async fn torrent_urls_are_raced_past_a_hanging_server() {
     let tmp = tempfile::tempdir().unwrap();
     let dl = tmp.path().join("dl");
     let data = content(10, 600 * 1024);
-    let torrent = torrent_of(tmp.path(), A, &data);
-    let ms = mirrors(
-        HashMap::from([
-            (A.to_owned(), data.clone()),
-            (format!("{A}.torrent"), torrent.clone().into()),
-        ]),
-        1,
-    )
-    .await;
+    let (torrent, ms) = published(tmp.path(), &data, 1).await;
     let hang = support::spawn_hang().await;
     let mut it = item(A, &data, &ms, true);
     let Some(TorrentSource::Urls(urls)) = &mut it.torrent else {
@@ -1062,15 +1057,7 @@ async fn a_head_start_goes_to_the_swarm_and_nothing_is_fetched_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let dl = tmp.path().join("dl");
     let data = content(21, 3 * 1024 * 1024 + 777);
-    let torrent = torrent_of(tmp.path(), A, &data);
-    let ms = mirrors(
-        HashMap::from([
-            (A.to_owned(), data.clone()),
-            (format!("{A}.torrent"), torrent.clone().into()),
-        ]),
-        1,
-    )
-    .await;
+    let (torrent, ms) = published(tmp.path(), &data, 1).await;
     let reporter = Arc::new(CollectingReporter::default());
     let p = plan(vec![item(A, &data, &ms, true)], &dl);
     let out = offline_run(p, &reporter, tmp.path()).await;

@@ -1419,15 +1419,7 @@ impl Conn {
         if std::ptr::eq(mirror, &*self.source) {
             tokio::time::sleep(self.bridge.options.retry_delay).await;
         }
-        let mut st = lock(&self.state);
-        for p in (from..end).rev() {
-            if matches!(st.pieces.get(&p), Some(PieceState::Fetching)) {
-                st.pieces.insert(p, PieceState::Queued);
-                st.queue.push_front(p);
-            }
-        }
-        drop(st);
-        self.wake.notify_one();
+        self.requeue(from, end);
     }
 }
 
@@ -1522,6 +1514,44 @@ mod tests {
         s
     }
 
+    /// Asks `conn`'s bridge, as librqbit would, for every `block` of
+    /// `pieces` (of `piece` bytes each).
+    async fn ask_pieces(
+        conn: &mut TcpStream,
+        pieces: std::ops::Range<u32>,
+        piece: usize,
+        block: usize,
+    ) {
+        for index in pieces {
+            for begin in (0..piece).step_by(block) {
+                let mut req = vec![0, 0, 0, 13, 6];
+                for v in [index, begin as u32, block as u32] {
+                    req.extend_from_slice(&v.to_be_bytes());
+                }
+                conn.write_all(&req).await.unwrap();
+            }
+        }
+    }
+
+    /// Reads `blocks` block messages from `conn`, each checked against the
+    /// file `data` (pieces of `piece` bytes); other messages are skipped.
+    async fn read_blocks(conn: &mut TcpStream, blocks: usize, piece: usize, data: &[u8]) {
+        use tokio::io::AsyncReadExt;
+        let mut got = 0;
+        while got < blocks {
+            let len = conn.read_u32().await.unwrap() as usize;
+            let mut msg = vec![0u8; len];
+            conn.read_exact(&mut msg).await.unwrap();
+            if msg.first() != Some(&7) {
+                continue;
+            }
+            let at = |i: usize| u32::from_be_bytes(msg[i..i + 4].try_into().unwrap()) as usize;
+            let start = at(1) * piece + at(5);
+            assert_eq!(&msg[9..], &data[start..start + msg.len() - 9]);
+            got += 1;
+        }
+    }
+
     /// A request of pieces 0..4 to a mirror at 16 KiB/s (16 s of work) while
     /// a fast mirror of the file has its slots free: one of them takes it
     /// over once the slow one's rate shows, and every block comes, right,
@@ -1529,7 +1559,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_free_slot_takes_over_a_slow_mirrors_request() {
         use crate::test_support::{content, spawn_mirror, within, Faults};
-        use tokio::io::AsyncReadExt;
         const PIECE: usize = 64 * 1024;
         const BLOCK: usize = 16 * 1024;
         const NAME: &str = "pkg-1.0-1-x86_64.pkg.tar.zst";
@@ -1574,33 +1603,12 @@ mod tests {
         bridges[0].mirror.finished(4 * PIECE as u64, 0.001, 0.005);
 
         let mut conn = peer(bridges[0].addr(), [9; 20]).await;
-        for index in 0..4u32 {
-            for begin in (0..PIECE).step_by(BLOCK) {
-                let mut req = vec![0, 0, 0, 13, 6];
-                for v in [index, begin as u32, BLOCK as u32] {
-                    req.extend_from_slice(&v.to_be_bytes());
-                }
-                conn.write_all(&req).await.unwrap();
-            }
-        }
-        let blocks = within(Duration::from_secs(8), async {
-            let mut blocks = 0;
-            while blocks < 4 * PIECE / BLOCK {
-                let len = conn.read_u32().await.unwrap() as usize;
-                let mut msg = vec![0u8; len];
-                conn.read_exact(&mut msg).await.unwrap();
-                if msg.first() != Some(&7) {
-                    continue;
-                }
-                let at = |i: usize| u32::from_be_bytes(msg[i..i + 4].try_into().unwrap()) as usize;
-                let start = at(1) * PIECE + at(5);
-                assert_eq!(&msg[9..], &data[start..start + msg.len() - 9]);
-                blocks += 1;
-            }
-            blocks
-        })
+        ask_pieces(&mut conn, 0..4, PIECE, BLOCK).await;
+        within(
+            Duration::from_secs(8),
+            read_blocks(&mut conn, 4 * PIECE / BLOCK, PIECE, &data),
+        )
         .await;
-        assert_eq!(blocks, 16);
         assert!(
             slow.sent() < 2 * PIECE as u64,
             "the slow mirror sent {} bytes",
@@ -1615,7 +1623,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn head_start_pieces_are_served_from_it_unless_they_lie() {
         use crate::test_support::{content, spawn_mirror, within, Faults};
-        use tokio::io::AsyncReadExt;
         const PIECE: usize = 64 * 1024;
         const BLOCK: usize = 16 * 1024;
         const NAME: &str = "pkg-1.0-1-x86_64.pkg.tar.zst";
@@ -1665,31 +1672,12 @@ mod tests {
             bridge.register([9; 20], source.clone());
 
             let mut conn = peer(bridge.addr(), [9; 20]).await;
-            for index in pieces.clone() {
-                for begin in (0..PIECE).step_by(BLOCK) {
-                    let mut req = vec![0, 0, 0, 13, 6];
-                    for v in [index, begin as u32, BLOCK as u32] {
-                        req.extend_from_slice(&v.to_be_bytes());
-                    }
-                    conn.write_all(&req).await.unwrap();
-                }
-            }
+            ask_pieces(&mut conn, pieces.clone(), PIECE, BLOCK).await;
             let wanted = pieces.len() * PIECE / BLOCK;
-            within(Duration::from_secs(8), async {
-                let mut blocks = 0;
-                while blocks < wanted {
-                    let len = conn.read_u32().await.unwrap() as usize;
-                    let mut msg = vec![0u8; len];
-                    conn.read_exact(&mut msg).await.unwrap();
-                    if msg.first() != Some(&7) {
-                        continue;
-                    }
-                    let at = |i: usize| u32::from_be_bytes(msg[i..i + 4].try_into().unwrap());
-                    let start = at(1) as usize * PIECE + at(5) as usize;
-                    assert_eq!(&msg[9..], &data[start..start + msg.len() - 9]);
-                    blocks += 1;
-                }
-            })
+            within(
+                Duration::from_secs(8),
+                read_blocks(&mut conn, wanted, PIECE, &data),
+            )
             .await;
             assert_eq!(head.failed(), lying);
             assert_eq!(head_mirror.sent(), HEAD_BYTES);
