@@ -421,6 +421,12 @@ pub async fn fetch_transaction_on(
 /// chunk of it, before its pieces go to the bridges' own requests.
 const HEAD_STALL: Duration = Duration::from_secs(1);
 
+/// How long packages without a usable torrent wait for their head starts
+/// to finish before the HTTP engine takes them with what arrived (the rest
+/// of a stretch is dropped): a head on a slow mirror must not hold back
+/// the packages' start on the others.
+const HANDOFF_WAIT: Duration = Duration::from_millis(100);
+
 /// A head start ([`Head`]) for each package in `swarm_bound` that has a
 /// mirror and nothing on disk from an earlier run (that is resumed as it
 /// is). The k-th such package's comes from the (k + 1)-th mirror, so that
@@ -455,15 +461,15 @@ fn start_heads(
 }
 
 /// Writes what `head` fetched of `item` (its package goes to the HTTP
-/// engine) as the engine's partial file and resume record, the blocks it
-/// covers marked done; returns their bytes. The engine checks the whole
+/// engine) within [`HANDOFF_WAIT`] as the engine's partial file and resume
+/// record, the blocks it covers marked done; returns their bytes. The engine checks the whole
 /// file's sha256 in the end and, should it fail, starts over without
 /// blaming a mirror, as for any file resumed from disk.
 async fn hand_to_http(head: &Head, dir: &Path, item: &FetchItem, options: &FetchOptions) -> u64 {
     let (Some(size), bs) = (item.size, options.block_size) else {
         return 0;
     };
-    let (offset, bytes) = head.settled(HEAD_STALL).await;
+    let (offset, bytes) = head.settled(HANDOFF_WAIT).await;
     if bs == 0 || bytes.is_empty() {
         return 0;
     }

@@ -1082,15 +1082,31 @@ async fn a_head_start_goes_to_the_swarm_and_nothing_is_fetched_twice() {
 
 /// A head start whose package has no torrent is the HTTP engine's to go
 /// on from: the mirror sends each byte once, and the stretch counts as
-/// fetched from the mirrors in this run, not as resumed.
+/// fetched from the mirrors in this run, not as resumed. (The torrent's
+/// server answers "not there" 300 ms late, so that the stretch is all in
+/// by then.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_start_without_a_torrent_goes_to_http_and_nothing_is_fetched_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let dl = tmp.path().join("dl");
     let data = content(22, 3 * 1024 * 1024 + 999);
     let ms = mirrors(HashMap::from([(A.to_owned(), data.clone())]), 1).await;
+    let late = spawn_mirror(
+        Arc::new(HashMap::new()),
+        Faults {
+            latency: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut it = item(A, &data, &ms, false);
+    it.torrent = Some(TorrentSource::Urls(vec![Url::parse(&format!(
+        "{}/{A}.torrent",
+        late.url()
+    ))
+    .unwrap()]));
     let reporter = Arc::new(CollectingReporter::default());
-    let p = plan(vec![item(A, &data, &ms, true)], &dl);
+    let p = plan(vec![it], &dl);
     let out = offline_run(p, &reporter, tmp.path()).await;
 
     assert_delivered(&out, &dl, A, &data);
