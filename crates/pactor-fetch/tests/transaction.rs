@@ -1083,8 +1083,8 @@ async fn a_head_start_goes_to_the_swarm_and_nothing_is_fetched_twice() {
 /// A head start whose package has no torrent is the HTTP engine's to go
 /// on from: the mirror sends each byte once, and the stretch counts as
 /// fetched from the mirrors in this run, not as resumed. (The torrent's
-/// server answers "not there" 300 ms late, so that the stretch is all in
-/// by then.)
+/// server answers "not there" a second late, so that the stretch is all
+/// in by then.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_start_without_a_torrent_goes_to_http_and_nothing_is_fetched_twice() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1094,7 +1094,7 @@ async fn a_head_start_without_a_torrent_goes_to_http_and_nothing_is_fetched_twic
     let late = spawn_mirror(
         Arc::new(HashMap::new()),
         Faults {
-            latency: Duration::from_millis(300),
+            latency: Duration::from_secs(1),
             ..Default::default()
         },
     )

@@ -1680,8 +1680,10 @@ mod tests {
             )
             .await;
             assert_eq!(head.failed(), lying);
-            assert_eq!(head_mirror.sent(), HEAD_BYTES);
             if lying {
+                // Given up at the first bad piece: what was still to come
+                // may not have been sent.
+                assert!(head_mirror.sent() <= HEAD_BYTES);
                 assert!(
                     own.sent() >= 4 * PIECE as u64,
                     "own mirror sent {}",
@@ -1689,6 +1691,7 @@ mod tests {
                 );
                 assert_eq!(source.status().dropped, None, "its own mirror was blamed");
             } else {
+                assert_eq!(head_mirror.sent(), HEAD_BYTES);
                 assert_eq!(own.sent(), 0, "a request for pieces the head start held");
                 assert_eq!(source.bytes(), 4 * PIECE as u64);
             }
