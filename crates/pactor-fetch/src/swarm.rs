@@ -390,6 +390,7 @@ impl Swarm {
             piece_length: info.piece_length,
             hashes: info.pieces.clone(),
             head,
+            delivered: Default::default(),
         });
 
         let mut sources = Vec::new();

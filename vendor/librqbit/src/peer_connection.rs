@@ -245,12 +245,7 @@ impl<H: PeerConnectionHandler> PeerConnection<H> {
         let (ckind, mut read, mut write) = with_timeout(
             "connecting",
             connect_timeout,
-            // pactor: no Nagle towards a bridge. Its peer is pactor's own
-            // code on loopback, which has nothing to send until its mirror
-            // answers: each small message of librqbit's (`interested`, then
-            // the first window of requests in two writes) waited for the
-            // bridge's delayed ACK, ~40 ms before the first range request.
-            self.connector.connect(self.addr, self.handler.is_webseed()),
+            self.connector.connect(self.addr),
         )
         .await?;
 

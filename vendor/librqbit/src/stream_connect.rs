@@ -241,12 +241,9 @@ impl StreamConnector {
         &self.stats
     }
 
-    /// pactor: `nodelay` turns off Nagle's algorithm on a TCP connection
-    /// (for webseed bridges, see `PeerConnection::manage_peer_outgoing`).
     pub async fn connect(
         &self,
         addr: SocketAddr,
-        nodelay: bool,
     ) -> Result<(ConnectionKind, BoxAsyncReadVectored, BoxAsyncWrite)> {
         if addr.port() == 0 {
             return Err(Error::Anyhow(anyhow::anyhow!(
@@ -282,11 +279,6 @@ impl StreamConnector {
             }
             let conn = self.tcp_connect(addr).await?;
             limit_unsent(&conn);
-            if nodelay {
-                if let Err(e) = conn.set_nodelay(true) {
-                    debug!("TCP_NODELAY: {e}");
-                }
-            }
             debug!(?addr, "connected over TCP");
             Ok::<_, librqbit_dualstack_sockets::Error>(Some(conn))
         };

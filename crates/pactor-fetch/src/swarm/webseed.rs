@@ -128,6 +128,12 @@ pub(crate) struct PieceLayout {
     /// The stretch fetched while the torrent was looked up, and the pieces
     /// wholly inside it ([`Head`]): served from there, not by a request.
     pub head: Option<(Arc<Head>, std::ops::Range<u32>)>,
+    /// Pieces some bridge connection of this file has handed to librqbit
+    /// (grown on demand): a piece that reaches a second connection too (a
+    /// piece librqbit stole from one webseed while a free slot of another
+    /// mirror took over the first one's request) is handed on again but
+    /// counted once.
+    pub delivered: Mutex<Vec<bool>>,
 }
 
 impl PieceLayout {
@@ -138,6 +144,16 @@ impl PieceLayout {
     fn piece_len(&self, index: u32) -> u64 {
         let start = u64::from(index) * self.piece_length;
         self.piece_length.min(self.length.saturating_sub(start))
+    }
+
+    /// Marks `index` delivered; whether it was not before.
+    fn first_delivery(&self, index: u32) -> bool {
+        let mut d = lock(&self.delivered);
+        let i = index as usize;
+        if d.len() <= i {
+            d.resize(i + 1, false);
+        }
+        !std::mem::replace(&mut d[i], true)
     }
 
     /// The pieces the head start still holds (none once it failed).
@@ -1081,10 +1097,6 @@ fn block_message(data: &Bytes, b: &Block) -> Vec<u8> {
     wire::piece(b.index, b.begin, &data[start..start + b.length as usize])
 }
 
-/// How long a bridge connection waits, after librqbit's first request, for
-/// the rest of its first window before it fetches anything.
-const FIRST_RUN_GATHER: Duration = Duration::from_millis(2);
-
 /// One librqbit connection to a bridge, for one file.
 struct Conn {
     bridge: Arc<Bridge>,
@@ -1157,7 +1169,6 @@ impl Conn {
     /// work: connections of finished packages stay open and idle, and must
     /// not hold the mirror's slots.
     async fn schedule(self: Arc<Self>) {
-        let mut first = true;
         loop {
             loop {
                 let notified = self.wake.notified();
@@ -1168,14 +1179,6 @@ impl Conn {
                     _ = self.cancel.cancelled() => return,
                     _ = notified => {}
                 }
-            }
-            if std::mem::take(&mut first) {
-                // librqbit writes a connection's first window of requests
-                // in several small messages, which arrive one by one since
-                // its connections to bridges send without delay (vendored
-                // `peer_connection.rs`): gathered, they make one long run
-                // instead of a one-piece request and then the rest.
-                tokio::time::sleep(FIRST_RUN_GATHER).await;
             }
             let max = self.bridge.options.max_request_bytes;
             // Pieces of the head start need no request, and no slot.
@@ -1306,8 +1309,10 @@ impl Conn {
         Ok(())
     }
 
-    /// Hands a verified piece to librqbit, counted as `mirror`'s, unless
-    /// another mirror's request delivered it first (then `false`).
+    /// Hands a verified piece to librqbit, counted as `mirror`'s unless a
+    /// connection of the file delivered it before, and not at all when
+    /// another mirror's request for this connection was first (then
+    /// `false`).
     fn deliver(&self, mirror: &Source, index: u32, data: Bytes) -> bool {
         let len = data.len() as u64;
         let mut st = lock(&self.state);
@@ -1317,7 +1322,9 @@ impl Conn {
         ) {
             return false;
         }
-        mirror.bytes.fetch_add(len, Ordering::Relaxed);
+        if self.source.layout.first_delivery(index) {
+            mirror.bytes.fetch_add(len, Ordering::Relaxed);
+        }
         let msgs = st.on_ready(index, data, self.bridge.options.cache_pieces);
         drop(st);
         for m in msgs {
@@ -1433,6 +1440,7 @@ mod tests {
             piece_length: 16384,
             hashes: vec![[0; 20]; n as usize],
             head: None,
+            delivered: Default::default(),
         })
     }
 
@@ -1575,6 +1583,7 @@ mod tests {
             piece_length: PIECE as u64,
             hashes: data.chunks(PIECE).map(|c| Sha1::digest(c).into()).collect(),
             head: None,
+            delivered: Default::default(),
         });
         let cancel = CancellationToken::new();
         let _stop = cancel.clone().drop_guard();
@@ -1657,6 +1666,7 @@ mod tests {
                 piece_length: PIECE as u64,
                 hashes: data.chunks(PIECE).map(|c| Sha1::digest(c).into()).collect(),
                 head: Some((head.clone(), pieces.clone())),
+                delivered: Default::default(),
             });
             let cancel = CancellationToken::new();
             let _stop = cancel.clone().drop_guard();
