@@ -147,6 +147,11 @@ impl Head {
     /// Gives up on the stretch: its pieces go to the mirrors' requests.
     pub(crate) fn fail(&self) {
         self.progress.send_replace(Progress::Failed);
+        self.stop_fetching();
+    }
+
+    /// Ends the stretch's request, if it still runs.
+    fn stop_fetching(&self) {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
@@ -160,9 +165,7 @@ impl Head {
 
 impl Drop for Head {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.task).take() {
-            task.abort();
-        }
+        self.stop_fetching();
     }
 }
 

@@ -146,6 +146,12 @@ impl PieceLayout {
         self.piece_length.min(self.length.saturating_sub(start))
     }
 
+    /// Whether `data` is piece `index` by the torrent's SHA-1.
+    fn matches(&self, index: u32, data: &[u8]) -> bool {
+        let digest: [u8; 20] = Sha1::digest(data).into();
+        digest == self.hashes[index as usize]
+    }
+
     /// Marks `index` delivered; whether it was not before.
     fn first_delivery(&self, index: u32) -> bool {
         let mut d = lock(&self.delivered);
@@ -1295,8 +1301,7 @@ impl Conn {
     /// nothing else than pieces now delivered is called off.
     fn on_piece(&self, flight: &Flight, index: u32, data: Bytes) -> Result<(), SourceError> {
         let mirror = &flight.source;
-        let digest: [u8; 20] = Sha1::digest(&data).into();
-        if digest != mirror.layout.hashes[index as usize] {
+        if !mirror.layout.matches(index, &data) {
             mirror.drop_for(DropReason::BadPiece(index));
             return Err(SourceError::Transport(format!(
                 "piece {index} failed its hash"
@@ -1349,10 +1354,7 @@ impl Conn {
                 _ = self.cancel.cancelled() => return,
                 d = head.bytes(start, layout.piece_len(piece)) => d,
             };
-            let good = data.filter(|d| {
-                let digest: [u8; 20] = Sha1::digest(d).into();
-                digest == layout.hashes[piece as usize]
-            });
+            let good = data.filter(|d| layout.matches(piece, d));
             let Some(data) = good else {
                 head.fail();
                 self.requeue(piece, run.1);
