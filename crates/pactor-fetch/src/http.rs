@@ -71,6 +71,7 @@ pub(crate) fn build_client(options: &FetchOptions, limits: &Limits) -> reqwest::
         .pool_idle_timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::limited(10))
+        .connector_layer(crate::warm::KeepLayer)
         .build()
 }
 

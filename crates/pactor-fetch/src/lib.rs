@@ -12,6 +12,7 @@ pub mod reporter;
 pub mod resume;
 pub mod tls;
 pub mod verify;
+pub mod warm;
 
 pub use engine::{
     engine_runtime, fetch_all, fetch_all_blocking, Checked, FetchOutcome, FetchSummary, FetchedFile,

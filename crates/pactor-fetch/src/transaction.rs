@@ -538,7 +538,7 @@ pub fn fetch_transaction_blocking(
     reporter: Arc<dyn Reporter>,
     settings: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
-    crate::engine::engine_runtime()?.block_on(fetch_transaction(plan, reporter, settings))
+    crate::warm::runtime()?.block_on(fetch_transaction(plan, reporter, settings))
 }
 
 /// What every leg needs from the plan.
