@@ -306,6 +306,14 @@ impl FetchPlan {
     }
 }
 
+/// A sync db's servers, CacheServers first, as libalpm tries them.
+pub fn servers_of(db: &alpm::Db) -> Vec<String> {
+    db.cache_servers()
+        .into_iter()
+        .chain(db.servers().iter().map(str::to_owned))
+        .collect()
+}
+
 /// Reads the fetch plan from a prepared transaction: every added sync
 /// package libalpm will download (download size not zero), like libalpm's
 /// `find_dl_candidates`.
@@ -331,11 +339,7 @@ pub fn fetch_plan(handle: &Alpm) -> FetchPlan {
             filename: filename.to_owned(),
             size: pkg.size().max(0) as u64,
             sha256: pkg.sha256sum().map(str::to_owned),
-            servers: db
-                .cache_servers()
-                .into_iter()
-                .chain(db.servers().iter().map(str::to_owned))
-                .collect(),
+            servers: servers_of(db),
             want_sig: checks_sigs(level) && pkg.base64_sig().is_none(),
         });
     }

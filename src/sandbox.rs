@@ -13,6 +13,10 @@
 //!
 //! Wire format: the parent writes one JSON [`WirePlan`] to the child's
 //! stdin; the child writes one JSON [`WireEvent`] per line to its stdout.
+//! Before the plan may come one line of its own ([`warm_up`]: the user, the
+//! download directory and the mirrors), on which the child enters its
+//! sandbox and opens its first connections while pactor prepares the
+//! transaction; the plan must then be for that user and directory.
 //!
 //! The child is started early ([`prespawn_early`], before pacman.conf is
 //! read; the user it drops to then comes with its plan) and waits for its
@@ -175,6 +179,66 @@ fn engine_child(user: &str) -> std::io::Result<Child> {
     }
 }
 
+/// Has the engine open its first connections now, before its plan, to
+/// `origins` (a URL of each mirror and how many): the prespawned child gets
+/// its user and download directory ahead of the plan, enters its sandbox
+/// and connects (`pactor_fetch::warm`); without a sandbox the engine runs
+/// in this process and connects from here. Nothing when pactor-seed may
+/// take the plan, or when no child waits.
+pub fn warm_up(opts: &SandboxOptions, download_dir: &Path, origins: &[(Url, usize)]) {
+    if origins.is_empty() || opts.daemon.as_deref().is_some_and(Path::exists) {
+        return;
+    }
+    let Some(user) = opts.user.as_deref() else {
+        pactor_fetch::warm::warm_up(origins);
+        output::debug(&format!(
+            "{} connections to {} mirrors opened ahead of the plan",
+            origins.iter().map(|(_, n)| n).sum::<usize>(),
+            origins.len()
+        ));
+        return;
+    };
+    let Some(pw) = nix::unistd::User::from_name(user).ok().flatten() else {
+        return;
+    };
+    // What `fetch_in_child` does before the plan goes out, done now.
+    if !reachable_by(download_dir, pw.uid)
+        || std::fs::create_dir_all(download_dir).is_err()
+        || chown_tree(download_dir, pw.uid, pw.gid).is_err()
+    {
+        return;
+    }
+    let warm = WireWarm {
+        warm: WarmUp {
+            user: user.to_owned(),
+            download_dir: download_dir.to_owned(),
+            origins: origins.iter().map(|(u, n)| (u.to_string(), *n)).collect(),
+        },
+    };
+    let Ok(mut line) = serde_json::to_vec(&warm) else {
+        return;
+    };
+    line.push(b'\n');
+    let mut slot = pactor_fetch::lock(&PRESPAWNED);
+    let Some((named, child)) = slot.as_mut() else {
+        return;
+    };
+    if named.as_deref().is_some_and(|u| u != user) {
+        return;
+    }
+    // The child is this user's from now on (`engine_child`).
+    if let Some(stdin) = child.stdin.as_mut() {
+        if stdin.write_all(&line).is_ok() {
+            *named = Some(user.to_owned());
+            let connections: usize = origins.iter().map(|(_, n)| n).sum();
+            output::debug(&format!(
+                "download process: {connections} connections to {} mirrors opened ahead of the plan",
+                origins.len()
+            ));
+        }
+    }
+}
+
 /// The engine child's binary for pactor's binary `exe`: `pactor-engine`
 /// beside it (a build tree) or in `../lib/pactor/` from it (the package),
 /// else `exe` itself.
@@ -278,6 +342,21 @@ impl WirePlan {
     pub fn filenames(&self) -> impl Iterator<Item = &str> {
         self.items.iter().map(|i| i.filename.as_str())
     }
+}
+
+/// The line a waiting engine child may get before its plan ([`warm_up`]):
+/// whom it runs as, where it writes, and the mirrors to connect to now.
+#[derive(Serialize, Deserialize)]
+struct WireWarm {
+    warm: WarmUp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WarmUp {
+    user: String,
+    download_dir: PathBuf,
+    /// A URL of each mirror, and how many connections to open to it.
+    origins: Vec<(String, usize)>,
 }
 
 /// One engine event as it crosses the pipe.
@@ -520,7 +599,7 @@ fn fetch_here(
     swarm: SwarmSettings,
 ) -> Result<FetchOutcome, FetchError> {
     let dir = plan.download_dir.clone();
-    pactor_fetch::engine_runtime()?.block_on(async move {
+    pactor_fetch::warm::runtime()?.block_on(async move {
         tokio::select! {
             r = pactor_fetch::fetch_transaction(plan, reporter, swarm) => r,
             () = async {
@@ -1382,12 +1461,39 @@ pub fn child_main(user: &str) -> i32 {
     // The HTTP client is built while the plan is awaited; the thread is gone
     // before privileges are dropped. The system's CA certificates are read
     // later, confined, when the plan has an HTTPS mirror (`tls`).
-    let client = std::thread::spawn(|| {
+    let mut client = Some(std::thread::spawn(|| {
         pactor_fetch::prebuild_client(&Default::default(), &Default::default())
-    });
+    }));
+    let mut join_client = || {
+        if let Some(thread) = client.take() {
+            let _ = thread.join();
+        }
+    };
+    let mut stdin = BufReader::new(std::io::stdin().lock());
     let mut input = Vec::new();
-    let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input);
-    let _ = client.join();
+    // A warm-up line may come first ([`warm_up`]): enter the sandbox and
+    // connect while pactor prepares the plan.
+    if stdin.read_until(b'\n', &mut input).is_err() {
+        return 2;
+    }
+    let mut entered = None;
+    if let Ok(WireWarm { warm }) = serde_json::from_slice::<WireWarm>(&input) {
+        join_client();
+        let user = if user.is_empty() { &warm.user } else { user };
+        if let Err(code) = enter_sandbox(user, &warm.download_dir) {
+            return code;
+        }
+        let origins: Vec<(Url, usize)> = warm
+            .origins
+            .iter()
+            .filter_map(|(u, n)| Some((Url::parse(u).ok()?, *n)))
+            .collect();
+        pactor_fetch::warm::warm_up(&origins);
+        entered = Some((user.to_owned(), warm.download_dir));
+        input.clear();
+    }
+    let read = std::io::Read::read_to_end(&mut stdin, &mut input);
+    join_client();
     if read.is_err() {
         return 2;
     }
@@ -1409,21 +1515,19 @@ pub fn child_main(user: &str) -> i32 {
         output::error("download process: no user to drop privileges to");
         return 2;
     };
-    let parent = nix::unistd::getppid();
-    if let Err(e) = drop_privileges(user) {
-        output::error(&format!(
-            "download process: could not drop privileges to '{user}': {e}"
-        ));
-        return 2;
+    match &entered {
+        Some((as_user, dir)) => {
+            if as_user != user || *dir != wire.download_dir {
+                output::error("download process: the plan is not for the sandbox it entered");
+                return 2;
+            }
+        }
+        None => {
+            if let Err(code) = enter_sandbox(user, &wire.download_dir) {
+                return code;
+            }
+        }
     }
-    // Should pactor die (killed, or by its caller's timeout), stop as on
-    // Ctrl-C rather than download on for nobody. Set after the change of
-    // user, which clears it.
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGINT);
-    if nix::unistd::getppid() != parent {
-        return 1;
-    }
-    confine_writes(&wire.download_dir);
     let (plan, swarm) = from_wire(wire);
     let stdout = std::sync::Mutex::new(std::io::stdout());
     let reporter = Arc::new(EventReporter::new(move |line| {
@@ -1440,6 +1544,26 @@ pub fn child_main(user: &str) -> i32 {
             1
         }
     }
+}
+
+/// Drops to `user` and confines writes to `dir`; the exit code on failure.
+fn enter_sandbox(user: &str, dir: &Path) -> Result<(), i32> {
+    let parent = nix::unistd::getppid();
+    if let Err(e) = drop_privileges(user) {
+        output::error(&format!(
+            "download process: could not drop privileges to '{user}': {e}"
+        ));
+        return Err(2);
+    }
+    // Should pactor die (killed, or by its caller's timeout), stop as on
+    // Ctrl-C rather than download on for nobody. Set after the change of
+    // user, which clears it.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGINT);
+    if nix::unistd::getppid() != parent {
+        return Err(1);
+    }
+    confine_writes(dir);
+    Ok(())
 }
 
 fn drop_privileges(user: &str) -> Result<(), String> {

@@ -162,6 +162,63 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
     });
 }
 
+/// Before `trans_prepare`, when nothing will wait for the user: the
+/// download process opens its first connections to the mirrors of the
+/// packages to download now (TCP, and TLS for HTTPS), so that they are
+/// ready when the plan comes after the prepare, instead of costing the
+/// first requests one or two round trips (`pactor_fetch::warm`). As many to
+/// each mirror as the engine opens to it first (fewer for fewer files).
+/// The prepare may add dependencies; their mirrors are those of their
+/// repositories, usually the same.
+pub fn warm_up(handle: &Alpm, cfg: &Config, args: &Args) {
+    // Files and bytes by repository, then by mirror. (Before the prepare,
+    // libalpm's download sizes are not worked out yet: a package is to be
+    // downloaded unless its file is in a CacheDir.)
+    let mut repos: HashMap<&str, (&alpm::Db, usize, u64)> = HashMap::new();
+    for pkg in handle.trans_add() {
+        let (Some(db), Some(name)) = (pkg.db(), pkg.filename()) else {
+            continue;
+        };
+        if cfg
+            .cachedirs
+            .iter()
+            .any(|d| Path::new(d).join(name).exists())
+        {
+            continue;
+        }
+        let (_, files, bytes) = repos.entry(db.name()).or_insert((db, 0, 0));
+        *files += 1;
+        *bytes += pkg.size().max(0) as u64;
+    }
+    let mut origins: Vec<(Url, usize, u64)> = Vec::new();
+    for (db, n, size) in repos.into_values() {
+        for url in split_mirrors(&resolve::servers_of(db)).1 {
+            match origins
+                .iter_mut()
+                .find(|(o, ..)| o.origin() == url.origin())
+            {
+                Some((_, files, bytes)) => {
+                    *files += n;
+                    *bytes += size;
+                }
+                None => origins.push((url, n, size)),
+            }
+        }
+    }
+    let origins: Vec<(Url, usize)> = origins
+        .into_iter()
+        .map(|(url, files, bytes)| {
+            let typical = bytes / files as u64;
+            (url, pactor_fetch::first_connections(typical).min(files))
+        })
+        .collect();
+    crate::sandbox::warm_up(
+        &crate::sandbox::SandboxOptions::for_config(cfg, args.has("disable-sandbox")),
+        &state_dir(cfg).join("partial"),
+        &origins,
+    );
+}
+
 /// Takes the fetch plan from the prepared transaction (no-op without `-x`).
 pub fn before_commit(handle: &Alpm, _ui: &Ui) {
     RUN.with(|r| {

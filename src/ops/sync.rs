@@ -349,6 +349,11 @@ fn prepare_execute(
     let print = args.has("print") || args.has("print-format");
     let downloadonly = args.has("downloadonly");
     let raw = handle.as_alpm_handle_t();
+    // With no question to wait for, the download's first connections open
+    // while the transaction is prepared.
+    if torrent && !print && output::noconfirm() {
+        crate::torrent::warm_up(handle, cfg, args);
+    }
     if let Err(e) = handle.trans_prepare() {
         commit::report_prepare_error(raw, &e);
         return 1;

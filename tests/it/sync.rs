@@ -111,6 +111,53 @@ fn download_only_checks_each_package_once() {
     assert_eq!(cached, want, "cache after -Sxw with package signatures");
 }
 
+/// With nothing to ask the user, the download's first connections open
+/// while the transaction is prepared. Given a repository on one mirror,
+/// when `-Sxw --noconfirm hello`, then pactor says it opened them (debug),
+/// the three packages are in the cache, and the mirror saw one GET per
+/// package and nothing else, and no connection without its request: the
+/// connections opened ahead carried the plan's requests. Asked instead
+/// (the answer on stdin), nothing is opened ahead.
+#[test]
+fn connections_open_ahead_of_the_plan_when_nothing_waits_for_the_user() {
+    let sb = greet_sandbox(&[Fault::None]);
+    let want = hello_files();
+    let download = |r: &Root, answer: Option<&str>| {
+        r.given_synced();
+        let mirror = &sb.mirrors[0];
+        let (requests, connections) = (mirror.requests().len(), mirror.connections());
+        let run = r.pactor(Mode::Torrent).args(["-Sw", "--debug", "hello"]);
+        let out = match answer {
+            Some(answer) => run.stdin(answer).run(),
+            None => run.args(["--noconfirm"]).run(),
+        };
+        out.assert_code(0);
+        assert_eq!(cached_packages(r), want);
+        let asked: Vec<String> = mirror.requests()[requests..]
+            .iter()
+            .map(|q| format!("{} {}", q.method, q.path.rsplit('/').next().unwrap_or("")))
+            .collect();
+        let mut gets: Vec<String> = want.iter().map(|f| format!("GET {f}")).collect();
+        let mut seen = asked.clone();
+        seen.sort();
+        gets.sort();
+        assert_eq!(seen, gets, "requests of the download");
+        assert_eq!(
+            mirror.connections() - connections,
+            asked.len() as u64,
+            "connections without a request"
+        );
+        out
+    };
+    let ahead = download(&sb.root("noconfirm"), None);
+    ahead.assert_contains("opened ahead of the plan");
+    let asked = download(&sb.root("asked"), Some("y\n"));
+    assert!(
+        !asked.all_n().contains("opened ahead of the plan"),
+        "{asked}"
+    );
+}
+
 /// The download process is `pactor-engine`, found beside pactor. Given
 /// pactor with `engine` beside it (`None`: alone), when `-Sxw hello` as
 /// root, then the three packages are in the cache; returns the output.

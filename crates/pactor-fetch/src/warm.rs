@@ -90,8 +90,9 @@ pub fn warm_up(origins: &[(Url, usize)]) {
 /// The runtime [`warm_up`] started, for the run that follows it.
 static RUNTIME: Mutex<Option<tokio::runtime::Runtime>> = Mutex::new(None);
 
-/// The engine's runtime: the one a warm-up runs on, or a new one.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, crate::FetchError> {
+/// The engine's runtime: the one a warm-up runs on (its connections are
+/// that runtime's), or a new one.
+pub fn runtime() -> Result<tokio::runtime::Runtime, crate::FetchError> {
     match crate::lock(&RUNTIME).take() {
         Some(runtime) => Ok(runtime),
         None => crate::engine::engine_runtime(),

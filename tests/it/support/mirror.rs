@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -52,6 +52,8 @@ pub struct Mirror {
     addr: SocketAddr,
     pub fault: Fault,
     log: Arc<Mutex<Vec<Request>>>,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// A dead mirror's port, held.
@@ -62,6 +64,7 @@ impl Mirror {
     /// Serve `root` (the directory holding `$repo/os/$arch/`).
     pub fn start(root: &Path, fault: Fault) -> Mirror {
         let log = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         if fault == Fault::Dead {
             // Bound but never listening, for as long as the mirror lives:
@@ -72,6 +75,7 @@ impl Mirror {
                 addr,
                 fault,
                 log,
+                accepted,
                 stop,
                 thread: None,
                 _refuser: Some(refuser),
@@ -81,12 +85,14 @@ impl Mirror {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let root = root.to_path_buf();
-        let (log2, stop2) = (log.clone(), stop.clone());
-        let thread = thread::spawn(move || accept_loop(listener, root, fault, log2, stop2));
+        let (log2, accepted2, stop2) = (log.clone(), accepted.clone(), stop.clone());
+        let thread =
+            thread::spawn(move || accept_loop(listener, root, fault, log2, accepted2, stop2));
         Mirror {
             addr,
             fault,
             log,
+            accepted,
             stop,
             _refuser: None,
             thread: Some(thread),
@@ -105,6 +111,11 @@ impl Mirror {
 
     pub fn requests(&self) -> Vec<Request> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far (each carries at most one request).
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Body bytes served for paths ending in `suffix` (e.g. a package filename).
@@ -131,6 +142,7 @@ fn accept_loop(
     root: PathBuf,
     fault: Fault,
     log: Arc<Mutex<Vec<Request>>>,
+    accepted: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) {
     let deadline = Instant::now() + MAX_LIFETIME;
@@ -138,6 +150,7 @@ fn accept_loop(
     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
         match listener.accept() {
             Ok((stream, _)) => {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let (root, log, stop) = (root.clone(), log.clone(), stop.clone());
                 conns.push(thread::spawn(move || {
                     let _ = serve(stream, &root, fault, &log, &stop, deadline);
