@@ -95,9 +95,19 @@ fn real_root() -> bool {
     nix::unistd::getuid().is_root() && std::env::var_os("FAKEROOTKEY").is_none()
 }
 
-/// The engine child started ahead of its plan, with the user it drops to
-/// (`None`: the one its plan names, [`prespawn_early`]).
-static PRESPAWNED: Mutex<Option<(Option<String>, Child)>> = Mutex::new(None);
+/// The engine child started ahead of its plan.
+static PRESPAWNED: Mutex<Option<Waiting>> = Mutex::new(None);
+
+/// An engine child waiting for its plan.
+struct Waiting {
+    /// The user it drops to (`None`: the one its plan names,
+    /// [`prespawn_early`]).
+    user: Option<String>,
+    /// The download directory it is confined to, after a [`warm_up`]: its
+    /// plan must be for that one.
+    dir: Option<PathBuf>,
+    child: Child,
+}
 
 /// Starts the engine child now, before pacman.conf is read (that is what
 /// names the user), when a sandboxed download is likely: as root, not under
@@ -112,7 +122,11 @@ pub fn prespawn_early(disable_flag: bool) {
     let mut slot = pactor_fetch::lock(&PRESPAWNED);
     if slot.is_none() {
         if let Ok(child) = spawn_child(None) {
-            *slot = Some((None, child));
+            *slot = Some(Waiting {
+                user: None,
+                dir: None,
+                child,
+            });
         }
     }
 }
@@ -135,7 +149,11 @@ pub fn prespawn(opts: &SandboxOptions) {
         return;
     }
     if let Ok(child) = spawn_child(Some(user)) {
-        *slot = Some((Some(user.clone()), child));
+        *slot = Some(Waiting {
+            user: Some(user.clone()),
+            dir: None,
+            child,
+        });
     }
 }
 
@@ -155,8 +173,8 @@ pub fn reap_finished() {
 /// empty plan and exits, and is reaped here.
 pub fn discard_prespawned() {
     let taken = pactor_fetch::lock(&PRESPAWNED).take();
-    if let Some((_, child)) = taken {
-        retire(child);
+    if let Some(waiting) = taken {
+        retire(waiting.child);
     }
 }
 
@@ -166,13 +184,19 @@ fn retire(mut child: Child) {
     let _ = child.wait();
 }
 
-/// The engine child for `user`: the prespawned one, or a new one.
-fn engine_child(user: &str) -> std::io::Result<Child> {
+/// The engine child for `user` and download directory `dir`: the
+/// prespawned one, or a new one.
+fn engine_child(user: &str, dir: &Path) -> std::io::Result<Child> {
     let taken = pactor_fetch::lock(&PRESPAWNED).take();
     match taken {
-        Some((u, child)) if u.as_deref().is_none_or(|u| u == user) => Ok(child),
-        Some((_, other)) => {
-            retire(other);
+        Some(w)
+            if w.user.as_deref().is_none_or(|u| u == user)
+                && w.dir.as_deref().is_none_or(|d| d == dir) =>
+        {
+            Ok(w.child)
+        }
+        Some(other) => {
+            retire(other.child);
             spawn_child(Some(user))
         }
         None => spawn_child(Some(user)),
@@ -220,16 +244,18 @@ pub fn warm_up(opts: &SandboxOptions, download_dir: &Path, origins: &[(Url, usiz
     };
     line.push(b'\n');
     let mut slot = pactor_fetch::lock(&PRESPAWNED);
-    let Some((named, child)) = slot.as_mut() else {
+    let Some(waiting) = slot.as_mut() else {
         return;
     };
-    if named.as_deref().is_some_and(|u| u != user) {
+    if waiting.dir.is_some() || waiting.user.as_deref().is_some_and(|u| u != user) {
         return;
     }
-    // The child is this user's from now on (`engine_child`).
-    if let Some(stdin) = child.stdin.as_mut() {
+    // The child is this user's and this directory's from now on
+    // (`engine_child`).
+    if let Some(stdin) = waiting.child.stdin.as_mut() {
         if stdin.write_all(&line).is_ok() {
-            *named = Some(user.to_owned());
+            waiting.user = Some(user.to_owned());
+            waiting.dir = Some(download_dir.to_owned());
             let connections: usize = origins.iter().map(|(_, n)| n).sum();
             output::debug(&format!(
                 "download process: {connections} connections to {} mirrors opened ahead of the plan",
@@ -664,8 +690,8 @@ fn fetch_in_child(
         .map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
     let exe = std::env::current_exe()
         .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
-    let mut child =
-        engine_child(user).map_err(|e| io_err("could not start", &engine_exe(&exe), e))?;
+    let mut child = engine_child(user, &plan.download_dir)
+        .map_err(|e| io_err("could not start", &engine_exe(&exe), e))?;
     let wire = WirePlan {
         user: Some(user.to_owned()),
         ..to_wire(&plan, &swarm)
