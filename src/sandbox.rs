@@ -1503,7 +1503,8 @@ pub fn child_main(user: &str) -> i32 {
         return 2;
     }
     let mut entered = None;
-    if let Ok(WireWarm { warm }) = serde_json::from_slice::<WireWarm>(&input) {
+    let warm = input.starts_with(br#"{"warm":"#);
+    if let Some(WireWarm { warm }) = warm.then(|| serde_json::from_slice(&input).ok()).flatten() {
         join_client();
         let user = if user.is_empty() { &warm.user } else { user };
         if let Err(code) = enter_sandbox(user, &warm.download_dir) {

@@ -116,17 +116,22 @@ fn download_only_checks_each_package_once() {
 /// when `-Sxw --noconfirm hello`, then pactor says it opened them (debug),
 /// the three packages are in the cache, and the mirror saw one GET per
 /// package and nothing else, and no connection without its request: the
-/// connections opened ahead carried the plan's requests. Asked instead
+/// connections opened ahead carried the plan's requests; the same with the
+/// download in pactor's own process (`--disable-sandbox`). Asked instead
 /// (the answer on stdin), nothing is opened ahead.
 #[test]
 fn connections_open_ahead_of_the_plan_when_nothing_waits_for_the_user() {
     let sb = greet_sandbox(&[Fault::None]);
     let want = hello_files();
-    let download = |r: &Root, answer: Option<&str>| {
+    let download = |r: &Root, extra: &str, answer: Option<&str>| {
         r.given_synced();
         let mirror = &sb.mirrors[0];
         let (requests, connections) = (mirror.requests().len(), mirror.connections());
-        let run = r.pactor(Mode::Torrent).args(["-Sw", "--debug", "hello"]);
+        let mut args = vec!["-Sw", "--debug", "hello"];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        let run = r.pactor(Mode::Torrent).args(args);
         let out = match answer {
             Some(answer) => run.stdin(answer).run(),
             None => run.args(["--noconfirm"]).run(),
@@ -149,9 +154,11 @@ fn connections_open_ahead_of_the_plan_when_nothing_waits_for_the_user() {
         );
         out
     };
-    let ahead = download(&sb.root("noconfirm"), None);
+    let ahead = download(&sb.root("noconfirm"), "", None);
     ahead.assert_contains("opened ahead of the plan");
-    let asked = download(&sb.root("asked"), Some("y\n"));
+    let here = download(&sb.root("in-process"), "--disable-sandbox", None);
+    here.assert_contains("opened ahead of the plan");
+    let asked = download(&sb.root("asked"), "", Some("y\n"));
     assert!(
         !asked.all_n().contains("opened ahead of the plan"),
         "{asked}"
