@@ -38,7 +38,8 @@
 # builds can be compared on one set (PACTOR_BIN and friends pick the build).
 #
 # Each run starts from a fresh cache, root and pactor state; the sync db is
-# copied in beforehand (not timed). Every downloaded file is checked by
+# copied in beforehand, and what is left to write back is synced (not
+# timed). Every downloaded file is checked by
 # sha256 before a run counts. MB = 10^6 bytes. Every run is timed by
 # /usr/bin/time too: CPU seconds (user + system) and peak RSS of the tool and
 # its children (pactor's download process) go into the table. swarm and patch-day build a
@@ -355,6 +356,10 @@ run_tool() { # scenario set tool run
     # pactor's swarm stays on this machine (no DHT bootstrap nodes, no
     # public trackers) outside the swarm scenarios
     ((SWARM)) || local -x PACTOR_SWARM_LOCAL_ONLY=1
+    # what earlier steps left to write back (the package sets, the last
+    # run's files: pacman and aria2c do not fsync) goes to disk now, not
+    # during this run
+    sync
     t0="$(date +%s.%N)"
     "${RUN_NS[@]}" timeout -k 5 "$RUN_TIMEOUT" "$TIME" -o "$r/rusage" -f '%U %S %M' \
         "${cmd[@]}" >"$r/out.log" 2>&1 || rc=$?
