@@ -69,13 +69,14 @@ pub fn warm_up(origins: &[(Url, usize)]) {
     let Some(runtime) = slot.as_ref() else {
         return;
     };
+    // The client a waiting download process built, else one built now and
+    // left for the run the same way (its lookups and bridges share it).
     let (options, limits) = (Default::default(), Default::default());
-    let client = match crate::http::prebuilt_client_shared(&options, &limits) {
-        Some(client) => client,
-        None => match crate::http::build_client(&options, &limits) {
-            Ok(client) => client,
-            Err(_) => return,
-        },
+    if crate::http::prebuilt_client_shared(&options, &limits).is_none() {
+        crate::http::prebuild_client(&options, &limits);
+    }
+    let Some(client) = crate::http::prebuilt_client_shared(&options, &limits) else {
+        return;
     };
     for (url, count) in origins {
         for _ in 0..*count {
