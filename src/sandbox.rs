@@ -1503,8 +1503,9 @@ pub fn child_main(user: &str) -> i32 {
         return 2;
     }
     let mut entered = None;
-    let warm = input.starts_with(br#"{"warm":"#);
-    if let Some(WireWarm { warm }) = warm.then(|| serde_json::from_slice(&input).ok()).flatten() {
+    let warm_line = input.starts_with(br#"{"warm":"#);
+    let warm_msg = warm_line.then(|| serde_json::from_slice::<WireWarm>(&input).ok());
+    if let Some(WireWarm { warm }) = warm_msg.flatten() {
         join_client();
         let user = if user.is_empty() { &warm.user } else { user };
         if let Err(code) = enter_sandbox(user, &warm.download_dir) {
