@@ -213,23 +213,30 @@ pub fn warm_up(opts: &SandboxOptions, download_dir: &Path, origins: &[(Url, usiz
     if origins.is_empty() || opts.daemon.as_deref().is_some_and(Path::exists) {
         return;
     }
-    let Some(user) = opts.user.as_deref() else {
-        pactor_fetch::warm::warm_up(origins);
+    let opened = || {
+        let connections: usize = origins.iter().map(|(_, n)| n).sum();
         output::debug(&format!(
-            "{} connections to {} mirrors opened ahead of the plan",
-            origins.iter().map(|(_, n)| n).sum::<usize>(),
+            "{connections} connections to {} mirrors opened ahead of the plan",
             origins.len()
         ));
+    };
+    let Some(user) = opts.user.as_deref() else {
+        pactor_fetch::warm::warm_up(origins);
+        opened();
         return;
     };
     let Some(pw) = nix::unistd::User::from_name(user).ok().flatten() else {
         return;
     };
+    let mut slot = pactor_fetch::lock(&PRESPAWNED);
+    let waiting = slot
+        .as_mut()
+        .filter(|w| w.dir.is_none() && w.user.as_deref().is_none_or(|u| u == user));
+    let Some(waiting) = waiting else {
+        return;
+    };
     // What `fetch_in_child` does before the plan goes out, done now.
-    if !reachable_by(download_dir, pw.uid)
-        || std::fs::create_dir_all(download_dir).is_err()
-        || chown_tree(download_dir, pw.uid, pw.gid).is_err()
-    {
+    if !reachable_by(download_dir, pw.uid) || hand_over_dir(download_dir, &pw).is_err() {
         return;
     }
     let warm = WireWarm {
@@ -243,26 +250,22 @@ pub fn warm_up(opts: &SandboxOptions, download_dir: &Path, origins: &[(Url, usiz
         return;
     };
     line.push(b'\n');
-    let mut slot = pactor_fetch::lock(&PRESPAWNED);
-    let Some(waiting) = slot.as_mut() else {
-        return;
-    };
-    if waiting.dir.is_some() || waiting.user.as_deref().is_some_and(|u| u != user) {
-        return;
-    }
     // The child is this user's and this directory's from now on
     // (`engine_child`).
     if let Some(stdin) = waiting.child.stdin.as_mut() {
         if stdin.write_all(&line).is_ok() {
             waiting.user = Some(user.to_owned());
             waiting.dir = Some(download_dir.to_owned());
-            let connections: usize = origins.iter().map(|(_, n)| n).sum();
-            output::debug(&format!(
-                "download process: {connections} connections to {} mirrors opened ahead of the plan",
-                origins.len()
-            ));
+            opened();
         }
     }
+}
+
+/// Creates the download directory `dir` and hands it, with what is in it,
+/// to the download process's user `pw`.
+fn hand_over_dir(dir: &Path, pw: &nix::unistd::User) -> Result<(), FetchError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err("could not create", dir, e))?;
+    chown_tree(dir, pw.uid, pw.gid).map_err(|e| io_err("could not hand over", dir, e))
 }
 
 /// The engine child's binary for pactor's binary `exe`: `pactor-engine`
@@ -684,10 +687,7 @@ fn fetch_in_child(
         return fetch_here(plan, reporter, swarm);
     }
     // The child owns its download directory and nothing else.
-    std::fs::create_dir_all(&plan.download_dir)
-        .map_err(|e| io_err("could not create", &plan.download_dir, e))?;
-    chown_tree(&plan.download_dir, pw.uid, pw.gid)
-        .map_err(|e| io_err("could not hand over", &plan.download_dir, e))?;
+    hand_over_dir(&plan.download_dir, &pw)?;
     let exe = std::env::current_exe()
         .map_err(|e| io_err("could not find", Path::new("/proc/self/exe"), e))?;
     let mut child = engine_child(user, &plan.download_dir)
