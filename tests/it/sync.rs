@@ -267,6 +267,14 @@ fn install_with_deps(mode: Mode) {
 
     assert_parity(mode, &ra, &a, &rb, &b);
     a.assert_code(0);
+    if mode == Mode::Torrent {
+        // The dead mirror is dropped with the system's words for it.
+        let dropped = a.stderr_line("warning: mirror ").unwrap_or_default();
+        assert!(
+            dropped.ends_with(" dropped: unreachable: Connection refused"),
+            "{a}"
+        );
+    }
     a.assert_lines(&[
         "resolving dependencies...",
         "Packages (3) greet-data-1.0-1  libgreet-1.1-1  hello-2.0-1",

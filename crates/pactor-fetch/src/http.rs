@@ -189,13 +189,14 @@ fn parse_content_range(header: &str) -> Option<(u64, u64, Option<u64>)> {
 }
 
 /// Turns a reqwest error into words a user can act on: the innermost cause
-/// ("Connection refused (os error 111)") rather than the URL-laden wrapper.
+/// in the system's words ("Connection refused", without Rust's " (os error
+/// 111)") rather than the URL-laden wrapper.
 pub(crate) fn describe(err: reqwest::Error) -> SourceError {
     let mut cause: &dyn std::error::Error = &err;
     while let Some(next) = cause.source() {
         cause = next;
     }
-    let text = cause.to_string();
+    let text = crate::error::without_os_codes(&cause.to_string());
     if err.is_connect() {
         SourceError::Connect(text)
     } else if err.is_timeout() {
