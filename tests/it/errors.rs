@@ -287,3 +287,36 @@ impl Drop for Unmount {
         }
     }
 }
+
+/// Given torrents and two mirrors that serve every package with its bytes
+/// flipped, when `-Sxw hello`: every package falls back from the swarm to
+/// an HTTP engine of its own, then to libalpm's download, and pactor fails
+/// as the reference pacman does (corrupted packages deleted, the same
+/// commit error). Each package's engine drops both mirrors again; each
+/// mirror's "dropped" warning still comes once.
+#[test]
+fn lying_mirrors_under_the_swarm_are_reported_once() {
+    if let Err(why) = netns::isolate_thread() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sb = greet_torrent_sandbox(&[Fault::WrongBytes, Fault::WrongBytes]);
+    let (ra, rb) = (sb.root("pactor"), sb.root("pacman"));
+    ra.given_synced();
+    rb.given_synced();
+    let args = ["-Sw", "--noconfirm", "hello"];
+    let b = rb.pacman().args(args).run();
+    let a = ra.pactor(Mode::Torrent).args(args).run();
+    b.assert_code(1);
+    a.assert_code(1);
+    assert_same_commit_error(&a, &b);
+    for m in &sb.mirrors {
+        let warning = format!("warning: mirror {} dropped: ", m.base_url());
+        let times = a.stderr.lines().filter(|l| l.starts_with(&warning)).count();
+        assert_eq!(times, 1, "{warning}... {times} times\n{a}");
+    }
+    assert!(
+        !ra.cached().iter().any(|f| f.ends_with(".pkg.tar.zst")),
+        "a corrupted package stayed in the cache\n{a}"
+    );
+}

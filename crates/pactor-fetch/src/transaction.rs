@@ -284,6 +284,7 @@ pub async fn fetch_transaction_on(
         options: plan.options.clone(),
         stall_timeout: settings.stall_timeout,
         limiter,
+        dropped: Arc::default(),
     });
 
     // Each package with an accepted torrent goes to the swarm as soon as its
@@ -552,6 +553,10 @@ struct Ctx {
     /// webseed bridges pay for their bytes from it as they arrive, and the
     /// peers' bytes are charged to it once librqbit reports them.
     limiter: Option<Arc<RateLimiter>>,
+    /// Mirrors reported dropped so far. Each HTTP leg runs an engine of its
+    /// own (a package the swarm gave back has one to itself), which drops a
+    /// bad mirror again: the user hears of it once.
+    dropped: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What one leg (the HTTP engine over some items, or one swarm transfer)
@@ -888,6 +893,7 @@ async fn http_leg(ctx: Arc<Ctx>, ids: Vec<ItemId>, items: Vec<FetchItem>, starte
         inner: ctx.reporter.clone(),
         ids: ids.clone(),
         started,
+        dropped: ctx.dropped.clone(),
     });
     let remap = |mut f: FetchedFile| {
         f.item = ids.get(f.item.0).copied().unwrap_or(f.item);
@@ -926,6 +932,8 @@ struct SubReporter {
     ids: Vec<ItemId>,
     /// The items' start was reported already: a bar per file, not two.
     started: bool,
+    /// The transaction's mirrors reported dropped ([`Ctx::dropped`]).
+    dropped: Arc<Mutex<HashSet<String>>>,
 }
 
 impl SubReporter {
@@ -956,7 +964,11 @@ impl Reporter for SubReporter {
         self.inner.on_item_failed(self.id(item), failure);
     }
     fn on_mirror_benched(&self, mirror: &str, reason: &BenchReason) {
-        self.inner.on_mirror_benched(mirror, reason);
+        if lock(&self.dropped).insert(mirror.to_owned()) {
+            self.inner.on_mirror_benched(mirror, reason);
+        } else {
+            tracing::debug!(mirror, %reason, "dropped again, in another leg");
+        }
     }
     fn on_warning(&self, message: &str) {
         self.inner.on_warning(message);
