@@ -194,6 +194,40 @@ async fn a_dead_and_a_missing_webseed_do_not_stall_the_file() {
     swarm.stop().await;
 }
 
+/// A mirror that refuses connections is dropped at its first refusal, not
+/// tried again twice, half a second apart, while its pieces wait: next to
+/// it a slow mirror (1 MB/s) that keeps the transfer going (~0.5 s) long
+/// enough for librqbit to ask both, and too short for three tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_webseed_is_dropped_at_its_first_refusal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(4, 512 * 1024);
+    let torrent = torrent_of(tmp.path(), NAME, &data);
+    let slow = Faults {
+        rate: Some(1_000_000),
+        ..Default::default()
+    };
+    let ms = mirrors(&data, &[slow]).await;
+    let urls = vec![support::dead_url(), ms[0].url()];
+    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
+    let t = swarm
+        .add(item(&data, torrent, tmp.path(), urls))
+        .await
+        .unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let seeds = t.webseeds();
+    assert_eq!(seeds[1].bytes, data.len() as u64, "{seeds:?}");
+    // Dropped after one refusal (two, if two requests failed together),
+    // not after the three errors that drop a mirror that answers.
+    assert!((1..3).contains(&seeds[0].errors), "{seeds:?}");
+    assert!(
+        matches!(&seeds[0].dropped, Some(DropReason::Errors(e)) if e.contains("refused")),
+        "{seeds:?}"
+    );
+    swarm.stop().await;
+}
+
 /// A DHT node on loopback: no bootstrap beyond `bootstrap`, no listener.
 fn dht_options(state: &Path, bootstrap: Vec<String>) -> SwarmOptions {
     SwarmOptions {

@@ -1407,7 +1407,9 @@ impl Conn {
     }
 
     /// Counts the error against `mirror`, which fetched for this connection,
-    /// and drops it after too many. Puts the undelivered pieces back, unless
+    /// and drops it after too many, or at once when it cannot be connected
+    /// to (as the HTTP engine does: a dead mirror cost each file that asked
+    /// it for pieces two retries, a second in all). Puts the undelivered pieces back, unless
     /// this connection's own source is dropped (librqbit then gives its
     /// pieces to other peers). Pieces a sibling failed are queued again at
     /// once, for another mirror to take.
@@ -1418,7 +1420,8 @@ impl Conn {
         if !mirror.is_dropped() {
             let errors = mirror.errors.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(url = %mirror.url, "webseed request failed: {e}");
-            if errors >= self.bridge.options.max_errors || e.is_missing_file() {
+            let unreachable = matches!(e, SourceError::Connect(_));
+            if errors >= self.bridge.options.max_errors || e.is_missing_file() || unreachable {
                 mirror.drop_for(DropReason::Errors(e.to_string()));
             }
         }
