@@ -1408,11 +1408,11 @@ impl Conn {
 
     /// Counts the error against `mirror`, which fetched for this connection,
     /// and drops it after too many, or at once when it cannot be connected
-    /// to (as the HTTP engine does: a dead mirror cost each file that asked
-    /// it for pieces two retries, a second in all). Puts the undelivered pieces back, unless
-    /// this connection's own source is dropped (librqbit then gives its
-    /// pieces to other peers). Pieces a sibling failed are queued again at
-    /// once, for another mirror to take.
+    /// to, as the HTTP engine does (two more tries half a second apart held
+    /// the pieces librqbit had asked of it for a second). Puts the
+    /// undelivered pieces back, unless this connection's own source is
+    /// dropped (librqbit then gives its pieces to other peers). Pieces a
+    /// sibling failed are queued again at once, for another mirror to take.
     async fn on_fetch_error(&self, mirror: &Source, e: SourceError, from: u32, end: u32) {
         if matches!(e, SourceError::Overtaken) {
             return; // everything it had left was delivered by another mirror
