@@ -228,6 +228,116 @@ async fn a_dead_webseed_is_dropped_at_its_first_refusal() {
     swarm.stop().await;
 }
 
+/// A BitTorrent peer on loopback that claims every piece of `data` (pieces
+/// of `piece_length`, torrent `info_hash`) and answers each request with
+/// the block's bytes flipped; `sent` counts the blocks. Bounded: it stops
+/// answering after a minute.
+async fn lying_peer(
+    info_hash: [u8; 20],
+    piece_length: u64,
+    data: bytes::Bytes,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pieces = data.len().div_ceil(piece_length as usize);
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(60), async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (data, sent) = (data.clone(), sent.clone());
+                tokio::spawn(async move {
+                    let mut hello = [0u8; 68];
+                    conn.read_exact(&mut hello).await?;
+                    let mut reply = vec![19u8];
+                    reply.extend_from_slice(b"BitTorrent protocol");
+                    reply.extend_from_slice(&[0; 8]);
+                    reply.extend_from_slice(&info_hash);
+                    reply.extend_from_slice(b"-LY0001-liarliarliar");
+                    // bitfield: every piece; then unchoke
+                    let mut bits = vec![0u8; pieces.div_ceil(8)];
+                    for i in 0..pieces {
+                        bits[i / 8] |= 0x80 >> (i % 8);
+                    }
+                    reply.extend_from_slice(&(1 + bits.len() as u32).to_be_bytes());
+                    reply.push(5);
+                    reply.extend_from_slice(&bits);
+                    reply.extend_from_slice(&[0, 0, 0, 1, 1]);
+                    conn.write_all(&reply).await?;
+                    loop {
+                        let len = conn.read_u32().await? as usize;
+                        if len == 0 {
+                            continue;
+                        }
+                        let mut msg = vec![0u8; len];
+                        conn.read_exact(&mut msg).await?;
+                        if msg[0] != 6 || len != 13 {
+                            continue; // only requests get an answer
+                        }
+                        let word =
+                            |at: usize| u32::from_be_bytes(msg[at..at + 4].try_into().unwrap());
+                        let (index, begin, size) = (word(1), word(5), word(9) as usize);
+                        let at = index as usize * piece_length as usize + begin as usize;
+                        let mut out = Vec::with_capacity(13 + size);
+                        out.extend_from_slice(&(9 + size as u32).to_be_bytes());
+                        out.push(7);
+                        out.extend_from_slice(&index.to_be_bytes());
+                        out.extend_from_slice(&begin.to_be_bytes());
+                        out.extend(data[at..at + size].iter().map(|b| b ^ 0xff));
+                        conn.write_all(&out).await?;
+                        sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), std::io::Error>(())
+                });
+            }
+        })
+        .await;
+    });
+    addr
+}
+
+/// Pieces from a BitTorrent peer are hash-checked by librqbit, although
+/// pieces only webseed bridges wrote are not checked a second time
+/// (vendor/librqbit, `peer_written`): a peer that flips every byte it
+/// sends, next to a slow mirror, gets blocks of the file written and
+/// every one of them thrown away; the file is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_peer_next_to_a_webseed_gets_no_byte_into_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = content(6, 2 * 1024 * 1024);
+    let src = tmp.path().join("src");
+    std::fs::write(&src, &data).unwrap();
+    let info = info_for_file(&src, NAME).unwrap();
+    let piece_length = info.piece_length;
+    let meta = Metainfo::new(info);
+    let torrent = meta.to_bytes();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let liar = lying_peer(meta.info_hash().0, piece_length, data.clone(), sent.clone()).await;
+    let slow = Faults {
+        rate: Some(1_000_000),
+        ..Default::default()
+    };
+    let ms = mirrors(&data, &[slow]).await;
+    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let t = swarm
+        .add(SwarmItem {
+            initial_peers: vec![liar],
+            ..item_on(&data, torrent, &out, &ms)
+        })
+        .await
+        .unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let lies = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(lies > 0, "the lying peer was never asked for a block");
+    let seeds = t.webseeds();
+    assert_eq!(seeds[0].bytes, data.len() as u64, "{seeds:?} ({lies} lies)");
+    swarm.stop().await;
+}
+
 /// A DHT node on loopback: no bootstrap beyond `bootstrap`, no listener.
 fn dht_options(state: &Path, bootstrap: Vec<String>) -> SwarmOptions {
     SwarmOptions {

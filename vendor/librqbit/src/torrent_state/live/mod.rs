@@ -188,6 +188,13 @@ pub struct TorrentStateLive {
 
     per_piece_locks: Vec<RwLock<()>>,
 
+    /// pactor: pieces a peer other than a webseed bridge wrote a chunk of
+    /// since they were last completed. Only these are hash-checked once
+    /// complete: a bridge checks each piece against the torrent before it
+    /// sends a block of it, so a piece only bridges wrote was checked
+    /// already (`check_written_piece`).
+    peer_written: Mutex<HashSet<u32>>,
+
     stats: AtomicStats,
     lengths: Lengths,
 
@@ -301,6 +308,7 @@ impl TorrentStateLive {
             per_piece_locks: (0..lengths.total_pieces())
                 .map(|_| RwLock::new(()))
                 .collect(),
+            peer_written: Mutex::new(HashSet::new()),
             ratelimit_upload_tx,
             ratelimits,
         });
@@ -2041,6 +2049,12 @@ impl PeerHandler {
             // the write is finished.
             //
 
+            // pactor: marked before the write, so that the piece's check
+            // (after its last chunk, whoever writes that) cannot miss it.
+            if !state.shared.options.webseed_peers.contains(&addr) {
+                state.peer_written.lock().insert(chunk_info.piece_index.get());
+            }
+
             if !cfg!(feature = "_disable_disk_write_net_benchmark") {
                 match state.file_ops().write_chunk(addr, piece, chunk_info) {
                     Ok(()) => {}
@@ -2098,10 +2112,15 @@ impl PeerHandler {
             full_piece_download_time: Duration,
         ) -> anyhow::Result<()> {
             let index = chunk_info.piece_index.get();
-            match state
-                .file_ops()
-                .check_piece(chunk_info.piece_index)
-                .with_context(|| format!("error checking piece={index}"))?
+            // pactor: a piece only webseed bridges wrote is not read back
+            // and hashed a second time (`peer_written`).
+            let peer_written = state.peer_written.lock().remove(&index);
+            let bridged = !peer_written && state.shared.options.webseed_peers.contains(&addr);
+            match bridged
+                || state
+                    .file_ops()
+                    .check_piece(chunk_info.piece_index)
+                    .with_context(|| format!("error checking piece={index}"))?
             {
                 true => {
                     {
