@@ -118,13 +118,10 @@ fn every_mirror_dead(mode: Mode) {
     assert!(ra.local().is_empty());
 }
 
-/// Given a mirror that answers 404 for every package, when `-Sxw hello`,
-/// then pactor fails as the reference pacman does: exit 1, "failed
-/// retrieving file" with curl's words for the status, and pacman's commit
-/// error (not libalpm's words for an external downloader).
-#[test]
-fn packages_missing_on_the_mirror_fail_in_pacmans_words() {
-    let sb = greet_sandbox(&[Fault::NotFound]);
+/// `-Sw --noconfirm hello` on synced roots of `sb`, by the reference pacman
+/// and by `pactor -x`: both fail (exit 1) with the same commit error.
+/// Returns pactor's root and both outcomes (pactor's, then pacman's).
+fn download_hello_fails_alike(sb: &Sandbox) -> (Root, Outcome, Outcome) {
     let (ra, rb) = (sb.root("pactor"), sb.root("pacman"));
     ra.given_synced();
     rb.given_synced();
@@ -134,6 +131,17 @@ fn packages_missing_on_the_mirror_fail_in_pacmans_words() {
     b.assert_code(1);
     a.assert_code(1);
     assert_same_commit_error(&a, &b);
+    (ra, a, b)
+}
+
+/// Given a mirror that answers 404 for every package, when `-Sxw hello`,
+/// then pactor fails as the reference pacman does: exit 1, "failed
+/// retrieving file" with curl's words for the status, and pacman's commit
+/// error (not libalpm's words for an external downloader).
+#[test]
+fn packages_missing_on_the_mirror_fail_in_pacmans_words() {
+    let sb = greet_sandbox(&[Fault::NotFound]);
+    let (ra, a, b) = download_hello_fails_alike(&sb);
     for o in [&a, &b] {
         o.assert_contains("The requested URL returned error: 404");
     }
@@ -301,15 +309,7 @@ fn lying_mirrors_under_the_swarm_are_reported_once() {
         return;
     }
     let sb = greet_torrent_sandbox(&[Fault::WrongBytes, Fault::WrongBytes]);
-    let (ra, rb) = (sb.root("pactor"), sb.root("pacman"));
-    ra.given_synced();
-    rb.given_synced();
-    let args = ["-Sw", "--noconfirm", "hello"];
-    let b = rb.pacman().args(args).run();
-    let a = ra.pactor(Mode::Torrent).args(args).run();
-    b.assert_code(1);
-    a.assert_code(1);
-    assert_same_commit_error(&a, &b);
+    let (ra, a, _b) = download_hello_fails_alike(&sb);
     for m in &sb.mirrors {
         let warning = format!("warning: mirror {} dropped: ", m.base_url());
         let times = a.stderr.lines().filter(|l| l.starts_with(&warning)).count();

@@ -86,6 +86,21 @@ async fn fetched(
     (t, ms, swarm, tmp)
 }
 
+/// An offline session in `dir` fetching `data` (as `torrent`) from the
+/// webseeds `urls`, the file checked against `data` once done.
+async fn fetched_from(
+    data: &bytes::Bytes,
+    torrent: Vec<u8>,
+    dir: &Path,
+    urls: Vec<Url>,
+) -> (Transfer, Swarm) {
+    let swarm = Swarm::start(offline_options(dir)).await.unwrap();
+    let t = swarm.add(item(data, torrent, dir, urls)).await.unwrap();
+    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(data));
+    (t, swarm)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webseeds_alone_deliver_the_file() {
     let data = content(1, 6 * 1024 * 1024 + 12345);
@@ -163,13 +178,7 @@ async fn a_dead_and_a_missing_webseed_do_not_stall_the_file() {
     let ms = mirrors(&data, &[gone, Faults::default()]).await;
     let mut urls: Vec<Url> = ms.iter().map(Mirror::url).collect();
     urls.insert(0, support::dead_url());
-    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
-    let t = swarm
-        .add(item(&data, torrent, tmp.path(), urls))
-        .await
-        .unwrap();
-    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
-    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let (t, swarm) = fetched_from(&data, torrent, tmp.path(), urls).await;
     let seeds = t.webseeds();
     // The dead and the missing mirror deliver nothing; the good one carries
     // the file. Whether librqbit asks the bad ones anything before the good
@@ -209,13 +218,7 @@ async fn a_dead_webseed_is_dropped_at_its_first_refusal() {
     };
     let ms = mirrors(&data, &[slow]).await;
     let urls = vec![support::dead_url(), ms[0].url()];
-    let swarm = Swarm::start(offline_options(tmp.path())).await.unwrap();
-    let t = swarm
-        .add(item(&data, torrent, tmp.path(), urls))
-        .await
-        .unwrap();
-    let path = within(Duration::from_secs(60), t.wait()).await.unwrap();
-    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
+    let (t, swarm) = fetched_from(&data, torrent, tmp.path(), urls).await;
     let seeds = t.webseeds();
     assert_eq!(seeds[1].bytes, data.len() as u64, "{seeds:?}");
     // Dropped after one refusal (two, if two requests failed together),
