@@ -161,6 +161,26 @@ impl Head {
     pub(crate) fn failed(&self) -> bool {
         *self.progress.borrow() == Progress::Failed
     }
+
+    /// Counts `got` bytes of the stretch as here, unless it failed: a
+    /// failure is final. [`Head::fail`] aborts the fetch, which may still be
+    /// between two awaits on another thread and come here; it used to
+    /// overwrite the failure, and a head start given up for a bad piece
+    /// came back (`webseed`'s `head_start_pieces_are_served_from_it_unless_they_lie`
+    /// failed so, once, under CI's load).
+    fn arrived(&self, got: u64) {
+        self.progress.send_if_modified(|p| {
+            if *p == Progress::Failed {
+                return false;
+            }
+            *p = if got >= self.len {
+                Progress::Done
+            } else {
+                Progress::Received(got)
+            };
+            true
+        });
+    }
 }
 
 impl Drop for Head {
@@ -224,11 +244,7 @@ async fn fetch(
         let Some(h) = head.upgrade() else { return };
         lock(&h.data).extend_from_slice(&chunk[..take as usize]);
         got += take;
-        h.progress.send_replace(if got == len {
-            Progress::Done
-        } else {
-            Progress::Received(got)
-        });
+        h.arrived(got);
     }
 }
 
@@ -244,6 +260,16 @@ mod tests {
             progress: watch::Sender::new(Progress::Received(0)),
             task: Mutex::new(None),
         }
+    }
+
+    #[test]
+    fn a_failure_is_final() {
+        let h = head(0, 100);
+        h.arrived(50);
+        assert!(!h.failed());
+        h.fail();
+        h.arrived(100);
+        assert!(h.failed(), "bytes that came after the failure undid it");
     }
 
     #[test]
