@@ -33,11 +33,16 @@ fn offline_options(state: &Path) -> SwarmOptions {
 
 /// pactor-mktorrent's torrent for `data` named `name`.
 fn torrent_of(dir: &Path, name: &str, data: &[u8]) -> Vec<u8> {
+    metainfo_of(dir, name, data).to_bytes()
+}
+
+/// [`torrent_of`], before it is encoded.
+fn metainfo_of(dir: &Path, name: &str, data: &[u8]) -> Metainfo {
     let path = dir.join(format!("{name}.src"));
     std::fs::write(&path, data).unwrap();
     let info = info_for_file(&path, name).unwrap();
     std::fs::remove_file(&path).unwrap();
-    Metainfo::new(info).to_bytes()
+    Metainfo::new(info)
 }
 
 async fn mirrors(data: &bytes::Bytes, faults: &[Faults]) -> Vec<Mirror> {
@@ -309,11 +314,8 @@ async fn lying_peer(
 async fn a_lying_peer_next_to_a_webseed_gets_no_byte_into_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let data = content(6, 2 * 1024 * 1024);
-    let src = tmp.path().join("src");
-    std::fs::write(&src, &data).unwrap();
-    let info = info_for_file(&src, NAME).unwrap();
-    let piece_length = info.piece_length;
-    let meta = Metainfo::new(info);
+    let meta = metainfo_of(tmp.path(), NAME, &data);
+    let piece_length = meta.info().piece_length;
     let torrent = meta.to_bytes();
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let liar = lying_peer(meta.info_hash().0, piece_length, data.clone(), sent.clone()).await;
