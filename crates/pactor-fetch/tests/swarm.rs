@@ -109,7 +109,13 @@ async fn fetched_from(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webseeds_alone_deliver_the_file() {
     let data = content(1, 6 * 1024 * 1024 + 12345);
-    let (t, _ms, swarm, _tmp) = fetched(&data, &[Faults::default(), Faults::default()]).await;
+    // At 4 MiB/s each, one mirror alone would need 1.5 s for the file: the
+    // other has time to take a share however late its bridge starts.
+    let capped = Faults {
+        rate: Some(4 * 1024 * 1024),
+        ..Default::default()
+    };
+    let (t, _ms, swarm, _tmp) = fetched(&data, &[capped.clone(), capped]).await;
     let p = t.progress();
     assert!(p.finished);
     assert_eq!(p.have, data.len() as u64);
@@ -158,7 +164,15 @@ async fn a_lying_webseed_is_dropped_and_the_file_is_right() {
         corrupt: true,
         ..Default::default()
     };
-    let (t, ms, swarm, _tmp) = fetched(&data, &[bad, Faults::default()]).await;
+    // The honest mirror takes over a second for the file, so the liar is
+    // asked for pieces however late its bridge gets going: with both at
+    // full speed the honest one could deliver every piece first (seen once
+    // in CI under load), and the liar would never be caught.
+    let good = Faults {
+        rate: Some(2 * 1024 * 1024),
+        ..Default::default()
+    };
+    let (t, ms, swarm, _tmp) = fetched(&data, &[bad, good]).await;
     let seeds = t.webseeds();
     assert_eq!(seeds[0].url.as_str(), format!("{}/{NAME}", ms[0].url()));
     assert!(
