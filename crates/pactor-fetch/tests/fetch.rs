@@ -480,15 +480,12 @@ async fn mirrors_share_by_speed() {
             efficiency * 100.0,
             outcome.summary.bytes_discarded
         );
-        // Each mirror got work roughly by its speed.
+        // Each mirror got work roughly by its speed. How fast says nothing
+        // here, with other tests sharing the cores: the speed target (0.85
+        // of the caps) is for the benchmark (benches/mirrors.rs,
+        // scripts/bench-x.sh), not for a timed test.
         let sent: Vec<u64> = mirrors.iter().map(|m| m.sent()).collect();
         assert!(sent[0] > sent[1] && sent[1] > sent[2], "{sent:?}");
-        // Unoptimised sha256 and engine, with other tests sharing the
-        // cores, say nothing about speed; the real target (0.85) is for the
-        // benchmark on a release build.
-        if !cfg!(debug_assertions) {
-            assert!(efficiency > 0.7, "{efficiency}");
-        }
     })
     .await;
 }
@@ -772,7 +769,9 @@ async fn a_mirror_keeps_the_connections_its_link_needs() {
 /// A fast mirror far away needs many requests in flight to stay busy with
 /// small files: before it has answered it gets enough for 1 MiB in flight
 /// (eight of these 128 KiB files, where six was the rule for any size),
-/// then grows to what its link needs (up to twelve).
+/// then grows to what its link needs (up to twelve). 100 ms away, so that
+/// the rate that calls for more than eight (~4.6 MB/s) is well below what
+/// eight reach (~8 MB/s) even on a loaded machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_far_mirror_grows_past_its_first_requests() {
     within(Duration::from_secs(60), async {
@@ -781,7 +780,7 @@ async fn a_fast_far_mirror_grows_past_its_first_requests() {
             files.map.clone(),
             Faults {
                 rate: Some(40_000_000),
-                latency: Duration::from_millis(40),
+                latency: Duration::from_millis(100),
                 ..Faults::default()
             },
         )
@@ -804,7 +803,7 @@ async fn a_fast_far_mirror_grows_past_its_first_requests() {
         );
         assert!(
             peak > allowed,
-            "at most {peak} requests at once 40 ms away: never grew"
+            "at most {peak} requests at once 100 ms away: never grew"
         );
         assert!(peak <= 12, "{peak} requests at once, over the limit");
     })

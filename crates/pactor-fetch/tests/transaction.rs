@@ -527,14 +527,15 @@ async fn torrent_urls_after_the_first_are_asked_only_when_it_fails() {
         (A.to_owned(), data.clone()),
         (format!("{A}.torrent"), torrent.clone().into()),
     ]);
-    // The first URL's mirror answers after 100 ms: slow enough that a
-    // second URL asked at the same time would be reached, well within the
-    // 250 ms a lookup waits before asking the next.
+    // The first URL's mirror answers after 30 ms: slow enough that a
+    // second URL asked at the same time (on loopback, at once) would be
+    // reached, and far within the 250 ms a lookup waits before asking the
+    // next, however loaded the machine.
     let mirror = vec![
         spawn_mirror(
             Arc::new(full),
             Faults {
-                latency: Duration::from_millis(100),
+                latency: Duration::from_millis(30),
                 ..Default::default()
             },
         )
