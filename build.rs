@@ -4,7 +4,8 @@
 //! setup.sh's local libalpm prefix that is the prefix's pacman, else
 //! /usr/bin/pacman; PACTOR_PACMAN_BIN overrides both. Beside it, what that
 //! pacman's pacman-conf prints for an empty file (its compiled-in paths), for
-//! pactor's own reading of pacman.conf (src/pacman_conf.rs).
+//! pactor's own reading of pacman.conf (src/pacman_conf.rs). And the directory
+//! of the libalpm it is built against (src/lazy_alpm.rs).
 use std::path::Path;
 
 fn main() {
@@ -20,6 +21,24 @@ fn main() {
             None => "/usr/bin/pacman".to_owned(),
         });
     println!("cargo:rustc-env=PACTOR_DEFAULT_PACMAN_BIN={pacman_bin}");
+
+    // Where the libalpm pactor is built against lives: the `pactor` binary
+    // opens it at run time (src/lazy_alpm.rs) by its soname first, and from
+    // this directory when that search finds nothing (under fakechroot, whose
+    // dlopen searches for its own library's paths, not pactor's RUNPATH).
+    let libdir = match &prefix {
+        Some(prefix) => format!("{prefix}/lib"),
+        None => std::process::Command::new("pkg-config")
+            .args(["--variable=libdir", "libalpm"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/usr/lib".to_owned()),
+    };
+    println!("cargo:rustc-env=PACTOR_ALPM_LIBDIR={libdir}");
 
     // An empty file when that pacman-conf cannot run here: pactor then always
     // asks pacman-conf at run time.

@@ -116,11 +116,15 @@ fn run_sync(mut args: Args, pactor: config::PactorSettings) -> i32 {
         }
     }
     output::set_logmask(mask);
-    output::debug(&format!(
-        "pactor v{} - libalpm v{}",
-        env!("CARGO_PKG_VERSION"),
-        alpm::version()
-    ));
+    // (libalpm's version only when it is printed: asking for it waits for
+    // libalpm to load, which the steps up to the databases need not.)
+    if mask & 4 != 0 {
+        output::debug(&format!(
+            "pactor v{} - libalpm v{}",
+            env!("CARGO_PKG_VERSION"),
+            alpm::version()
+        ));
+    }
     // A download in a sandboxed process is likely: start the process now,
     // while pacman.conf, the databases and the transaction are prepared.
     let torrent = (args.has("torrent") || pactor.torrent_by_default) && !args.has("no-torrent");

@@ -13,10 +13,11 @@
 //!
 //! Wire format: the parent writes one JSON [`WirePlan`] to the child's
 //! stdin; the child writes one JSON [`WireEvent`] per line to its stdout.
-//! Before the plan may come one line of its own ([`warm_up`]: the user, the
-//! download directory and the mirrors), on which the child enters its
-//! sandbox and opens its first connections while pactor prepares the
-//! transaction; the plan must then be for that user and directory.
+//! Before the plan may come lines of their own ([`warm_up`]: the user, the
+//! download directory and the mirrors), on the first of which the child
+//! enters its sandbox and opens its first connections while pactor
+//! prepares the transaction (the next ones, for the same sandbox, open
+//! more); the plan must then be for that user and directory.
 //!
 //! The child is started early ([`prespawn_early`], before pacman.conf is
 //! read; the user it drops to then comes with its plan) and waits for its
@@ -25,9 +26,11 @@
 //! certificates wait for a plan with an HTTPS mirror, `pactor_fetch::tls`);
 //! an empty plan (nothing to download, or the daemon took it) ends it.
 //! `pactor-engine` is a binary of its own because without libalpm and the
-//! libraries that loads it starts in ~3 ms, where pactor's binary takes ~9
-//! ms: on small transactions that start was the last thing between the
-//! plan and the first request.
+//! libraries that loads it starts in ~3 ms, where pactor's binary took ~9
+//! ms when the dynamic loader still loaded libalpm before its `main` (it
+//! now opens libalpm beside its start, `lazy_alpm` in src/main.rs): on
+//! small transactions that start was the last thing between the plan and
+//! the first request.
 //!
 //! When `pactor-seed` runs, the plan goes to it instead (its control socket,
 //! `{"op":"fetch","plan":…}`), so that its warm DHT table and peers serve the
@@ -173,6 +176,7 @@ pub fn reap_finished() {
 /// empty plan and exits, and is reaped here.
 pub fn discard_prespawned() {
     let taken = pactor_fetch::lock(&PRESPAWNED).take();
+    pactor_fetch::lock(&WARMED).clear();
     if let Some(waiting) = taken {
         retire(waiting.child);
     }
@@ -188,6 +192,8 @@ fn retire(mut child: Child) {
 /// prespawned one, or a new one.
 fn engine_child(user: &str, dir: &Path) -> std::io::Result<Child> {
     let taken = pactor_fetch::lock(&PRESPAWNED).take();
+    // Its warm connections are its own: a next child starts without.
+    pactor_fetch::lock(&WARMED).clear();
     match taken {
         Some(w)
             if w.user.as_deref().is_none_or(|u| u == user)
@@ -207,43 +213,73 @@ fn engine_child(user: &str, dir: &Path) -> std::io::Result<Child> {
 /// `origins` (a URL of each mirror and how many): the prespawned child gets
 /// its user and download directory ahead of the plan, enters its sandbox
 /// and connects (`pactor_fetch::warm`); without a sandbox the engine runs
-/// in this process and connects from here. Nothing when pactor-seed may
-/// take the plan, or when no child waits.
+/// in this process and connects from here. Called again (the targets known
+/// after a first call that only had pacman.conf's mirrors), it opens only
+/// what the earlier calls did not. Nothing when pactor-seed may take the
+/// plan, or when no child waits.
 pub fn warm_up(opts: &SandboxOptions, download_dir: &Path, origins: &[(Url, usize)]) {
     if origins.is_empty() || opts.daemon.as_deref().is_some_and(Path::exists) {
         return;
     }
-    let opened = || {
-        let connections: usize = origins.iter().map(|(_, n)| n).sum();
+    let mut warmed = pactor_fetch::lock(&WARMED);
+    let had = |warmed: &[(url::Origin, usize)], url: &Url| {
+        let origin = url.origin();
+        warmed
+            .iter()
+            .find(|(o, _)| *o == origin)
+            .map_or(0, |(_, n)| *n)
+    };
+    let more: Vec<(Url, usize)> = origins
+        .iter()
+        .filter_map(|(url, n)| {
+            let had = had(&warmed, url);
+            (*n > had).then(|| (url.clone(), n - had))
+        })
+        .collect();
+    if more.is_empty() {
+        return;
+    }
+    let opened = |warmed: &mut Vec<(url::Origin, usize)>| {
+        for (url, n) in &more {
+            let origin = url.origin();
+            match warmed.iter_mut().find(|(o, _)| *o == origin) {
+                Some((_, had)) => *had += n,
+                None => warmed.push((origin, *n)),
+            }
+        }
+        let connections: usize = more.iter().map(|(_, n)| n).sum();
         output::debug(&format!(
             "{connections} connections to {} mirrors opened ahead of the plan",
-            origins.len()
+            more.len()
         ));
     };
     let Some(user) = opts.user.as_deref() else {
-        pactor_fetch::warm::warm_up(origins);
-        opened();
+        pactor_fetch::warm::warm_up(&more);
+        opened(&mut warmed);
         return;
     };
     let Some(pw) = nix::unistd::User::from_name(user).ok().flatten() else {
         return;
     };
     let mut slot = pactor_fetch::lock(&PRESPAWNED);
-    let waiting = slot
-        .as_mut()
-        .filter(|w| w.dir.is_none() && w.user.as_deref().is_none_or(|u| u == user));
+    let waiting = slot.as_mut().filter(|w| {
+        w.dir.as_deref().is_none_or(|d| d == download_dir)
+            && w.user.as_deref().is_none_or(|u| u == user)
+    });
     let Some(waiting) = waiting else {
         return;
     };
-    // What `fetch_in_child` does before the plan goes out, done now.
-    if !reachable_by(download_dir, pw.uid) || hand_over_dir(download_dir, &pw).is_err() {
+    // What `fetch_in_child` does before the plan goes out, done now (once).
+    if waiting.dir.is_none()
+        && (!reachable_by(download_dir, pw.uid) || hand_over_dir(download_dir, &pw).is_err())
+    {
         return;
     }
     let warm = WireWarm {
         warm: WarmUp {
             user: user.to_owned(),
             download_dir: download_dir.to_owned(),
-            origins: origins.iter().map(|(u, n)| (u.to_string(), *n)).collect(),
+            origins: more.iter().map(|(u, n)| (u.to_string(), *n)).collect(),
         },
     };
     let Ok(mut line) = serde_json::to_vec(&warm) else {
@@ -256,10 +292,13 @@ pub fn warm_up(opts: &SandboxOptions, download_dir: &Path, origins: &[(Url, usiz
         if stdin.write_all(&line).is_ok() {
             waiting.user = Some(user.to_owned());
             waiting.dir = Some(download_dir.to_owned());
-            opened();
+            opened(&mut warmed);
         }
     }
 }
+
+/// Connections [`warm_up`] opened in this run, by mirror (origin).
+static WARMED: Mutex<Vec<(url::Origin, usize)>> = Mutex::new(Vec::new());
 
 /// Creates the download directory `dir` and hands it, with what is in it,
 /// to the download process's user `pw`.
@@ -1497,19 +1536,35 @@ pub fn child_main(user: &str) -> i32 {
     };
     let mut stdin = BufReader::new(std::io::stdin().lock());
     let mut input = Vec::new();
-    // A warm-up line may come first ([`warm_up`]): enter the sandbox and
-    // connect while pactor prepares the plan.
-    if stdin.read_until(b'\n', &mut input).is_err() {
-        return 2;
-    }
-    let mut entered = None;
-    let warm_line = input.starts_with(br#"{"warm":"#);
-    let warm_msg = warm_line.then(|| serde_json::from_slice::<WireWarm>(&input).ok());
-    if let Some(WireWarm { warm }) = warm_msg.flatten() {
+    // Warm-up lines may come first ([`warm_up`]): at the first, enter the
+    // sandbox and connect while pactor prepares the plan; at the next ones
+    // (for the same sandbox), connect more.
+    let mut entered: Option<(String, PathBuf)> = None;
+    loop {
+        input.clear();
+        if stdin.read_until(b'\n', &mut input).is_err() {
+            return 2;
+        }
+        let warm_line = input.starts_with(br#"{"warm":"#);
+        let warm_msg = warm_line.then(|| serde_json::from_slice::<WireWarm>(&input).ok());
+        let Some(WireWarm { warm }) = warm_msg.flatten() else {
+            break;
+        };
         join_client();
         let user = if user.is_empty() { &warm.user } else { user };
-        if let Err(code) = enter_sandbox(user, &warm.download_dir) {
-            return code;
+        match &entered {
+            None => {
+                if let Err(code) = enter_sandbox(user, &warm.download_dir) {
+                    return code;
+                }
+                entered = Some((user.to_owned(), warm.download_dir.clone()));
+            }
+            Some((as_user, dir)) => {
+                if as_user != user || *dir != warm.download_dir {
+                    output::error("download process: a warm-up for another sandbox");
+                    return 2;
+                }
+            }
         }
         let origins: Vec<(Url, usize)> = warm
             .origins
@@ -1517,8 +1572,6 @@ pub fn child_main(user: &str) -> i32 {
             .filter_map(|(u, n)| Some((Url::parse(u).ok()?, *n)))
             .collect();
         pactor_fetch::warm::warm_up(&origins);
-        entered = Some((user.to_owned(), warm.download_dir));
-        input.clear();
     }
     let read = std::io::Read::read_to_end(&mut stdin, &mut input);
     join_client();

@@ -162,6 +162,44 @@ pub fn install_fetch_cb(handle: &Alpm, cfg: &Config, args: &Args, ui: &Ui) {
     });
 }
 
+/// Right after pacman.conf is read, while libalpm still loads
+/// (`lazy_alpm` in the binary) and before the databases: the download
+/// process opens connections to every mirror pacman.conf names, as many as
+/// the explicit targets (up to the six a mirror gets first), so that the
+/// handshakes are done by the time the plan is. [`warm_up`] adds what the
+/// packages then call for. Only for named targets without `-y` or `-u`: a
+/// refresh or an upgrade may find nothing to download, and would leave the
+/// connections waiting a while either way. If nothing turns out to be
+/// downloaded, the process ends with its connections unused.
+pub fn warm_up_early(cfg: &Config, args: &Args, targets: &[String]) {
+    if targets.is_empty() || args.has("refresh") || args.has("sysupgrade") {
+        return;
+    }
+    let mut mirrors: Vec<Url> = Vec::new();
+    for repo in &cfg.repos {
+        let servers: Vec<String> = repo
+            .cache_servers
+            .iter()
+            .chain(&repo.servers)
+            .cloned()
+            .collect();
+        for url in split_mirrors(&servers).1 {
+            if !mirrors.iter().any(|m| m.origin() == url.origin()) {
+                mirrors.push(url);
+            }
+        }
+    }
+    let n = targets
+        .len()
+        .min(pactor_fetch::FIRST_CONNECTIONS_PER_MIRROR);
+    let origins: Vec<(Url, usize)> = mirrors.into_iter().map(|url| (url, n)).collect();
+    crate::sandbox::warm_up(
+        &crate::sandbox::SandboxOptions::for_config(cfg, args.has("disable-sandbox")),
+        &state_dir(cfg).join("partial"),
+        &origins,
+    );
+}
+
 /// Before `trans_prepare`, when nothing will wait for the user: the
 /// download process opens its first connections to the mirrors of the
 /// packages to download now (TCP, and TLS for HTTPS), so that they are

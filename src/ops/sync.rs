@@ -43,6 +43,11 @@ pub fn run(args: &Args, cfg: &Config, targets: &[String], torrent: bool) -> i32 
             cfg,
             args.has("disable-sandbox"),
         ));
+        // With no question to wait for, the first connections open now,
+        // while libalpm loads and the databases are read.
+        if output::noconfirm() {
+            crate::torrent::warm_up_early(cfg, args, targets);
+        }
     }
     let mut handle = match resolve::open_handle(cfg, args) {
         Ok(h) => h,

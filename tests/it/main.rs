@@ -17,5 +17,6 @@ mod support;
 mod errors;
 mod interrupt;
 mod seed_handoff;
+mod startup;
 mod sync;
 mod tls;

@@ -113,7 +113,9 @@ fn download_only_checks_each_package_once() {
 
 /// With nothing to ask the user, the download's first connections open
 /// while the transaction is prepared. Given a repository on one mirror,
-/// when `-Sxw --noconfirm hello`, then pactor says it opened them (debug),
+/// when `-Sxw --noconfirm hello`, then pactor says it opened them (debug)
+/// before libalpm read the databases (to pacman.conf's mirrors, one for
+/// the one target; more for what the packages call for),
 /// the three packages are in the cache, and the mirror saw one GET per
 /// package and nothing else, and no connection without its request: the
 /// connections opened ahead carried the plan's requests; the same with the
@@ -156,12 +158,79 @@ fn connections_open_ahead_of_the_plan_when_nothing_waits_for_the_user() {
     };
     let ahead = download(&sb.root("noconfirm"), "", None);
     ahead.assert_contains("opened ahead of the plan");
+    // The first open before libalpm reads the databases: pacman.conf's
+    // mirrors are known before the packages are.
+    let stderr = ahead.stderr_n();
+    let (opened, loading) = (
+        stderr.find("opened ahead of the plan"),
+        stderr.find("loading package cache for repository"),
+    );
+    assert!(
+        opened.zip(loading).is_some_and(|(o, l)| o < l),
+        "connections opened after the databases were read:\n{ahead}"
+    );
     let here = download(&sb.root("in-process"), "--disable-sandbox", None);
     here.assert_contains("opened ahead of the plan");
     let asked = download(&sb.root("asked"), "", Some("y\n"));
     assert!(
         !asked.all_n().contains("opened ahead of the plan"),
         "{asked}"
+    );
+}
+
+/// Named targets get their first connections before the packages are
+/// known: as many to each of pacman.conf's mirrors as there are targets, up
+/// to six; what the packages then call for is added, and none is opened
+/// twice. Given eight packages of 100 KiB on one mirror, when `-Sxw
+/// --noconfirm` of the eight, then pactor opens six connections, then two
+/// more (debug; 1 MiB in flight takes eleven 100 KiB requests, eight files
+/// eight), the eight packages are in the cache, and the mirror saw eight
+/// GETs on eight connections: each one opened ahead carried a request.
+#[test]
+fn connections_opened_early_are_topped_up_for_the_packages() {
+    let set: Vec<Pkg> = (0..8)
+        .map(|i| {
+            Pkg::new(&format!("small{i}"), "1.0-1")
+                .random_file(&format!("usr/share/small{i}.bin"), 100 * 1024)
+        })
+        .collect();
+    let sb = Sandbox::builder()
+        .mirrors(&[Fault::None])
+        .repo("demo", &set)
+        .build();
+    let r = sb.root("topped-up");
+    r.given_synced();
+    let mirror = &sb.mirrors[0];
+    let (requests, connections) = (mirror.requests().len(), mirror.connections());
+    let names: Vec<String> = set.iter().map(|p| p.name.clone()).collect();
+    let out = r
+        .pactor(Mode::Torrent)
+        .args(["-Sw", "--debug", "--noconfirm"])
+        .args(&names)
+        .run();
+    out.assert_code(0);
+    let opened: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.ends_with("opened ahead of the plan"))
+        .collect();
+    assert_eq!(
+        opened,
+        [
+            "debug: 6 connections to 1 mirrors opened ahead of the plan",
+            "debug: 2 connections to 1 mirrors opened ahead of the plan",
+        ],
+        "{out}"
+    );
+    let mut want: Vec<String> = set.iter().map(Pkg::filename).collect();
+    want.sort();
+    assert_eq!(cached_packages(&r), want);
+    let asked = mirror.requests().len() - requests;
+    assert_eq!(asked, 8, "{:?}", &mirror.requests()[requests..]);
+    assert_eq!(
+        mirror.connections() - connections,
+        8,
+        "connections without a request"
     );
 }
 

@@ -1,0 +1,65 @@
+//! pactor's start: libalpm is opened beside it (src/lazy_alpm.rs), not by
+//! the dynamic loader before `main`.
+
+use std::process::Command;
+
+use crate::support::bins;
+
+/// The binary does not link libalpm: every libalpm function it calls is
+/// bound to its own trampolines, or the dynamic loader would load libalpm
+/// and its ~40 libraries before `main` again. (A function missing from
+/// the trampolines' list binds to libalpm.so at link time and brings the
+/// entry back.)
+#[test]
+fn the_binary_does_not_link_libalpm() {
+    let out = Command::new("readelf")
+        .arg("--dynamic")
+        .arg(bins::pactor())
+        .output()
+        .expect("readelf (binutils) runs");
+    assert!(out.status.success(), "{out:?}");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(
+        needed.iter().any(|l| l.contains("libc.so")),
+        "no NEEDED entries read: {dynamic}"
+    );
+    assert!(
+        !needed.iter().any(|l| l.contains("libalpm")),
+        "pactor links libalpm: {needed:#?}"
+    );
+}
+
+/// Given a libalpm.so.16 that is not a library found first (an empty file
+/// on LD_LIBRARY_PATH), when pactor needs libalpm, then it ends as the
+/// dynamic loader ends a program that cannot load its library: the
+/// loader's words, exit code 127. When it needs none (`-h`), it runs.
+#[test]
+fn a_libalpm_that_cannot_load_ends_pactor_like_the_loader() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("libalpm.so.16"), b"").unwrap();
+    let run = |arg: &str| {
+        Command::new(bins::pactor())
+            .arg(arg)
+            .env_clear()
+            .env("LC_ALL", "C")
+            .env("LD_LIBRARY_PATH", tmp.path())
+            .output()
+            .unwrap()
+    };
+    let out = run("--version");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(
+        stderr.starts_with("pactor: error while loading shared libraries: ")
+            && stderr.contains("libalpm.so.16"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let help = run("-h");
+    assert_eq!(help.status.code(), Some(0), "{help:?}");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("usage:"),
+        "{help:?}"
+    );
+}
