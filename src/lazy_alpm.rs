@@ -10,6 +10,8 @@
 //! the download process. A call that comes before the slots are filled
 //! waits for the load (or makes it); a function this libalpm lacks ends
 //! pactor with the loader's kind of error when it is called, not before.
+//! That wait must not happen in a signal handler: src/signals.rs calls
+//! libalpm only with a handle, which exists only after the load.
 //!
 //! The trampolines are hidden symbols of the executable: the linker binds
 //! alpm-sys's references to them, `--as-needed` (rustc's default) then
