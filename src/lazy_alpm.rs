@@ -8,8 +8,9 @@
 //! started first thing in `main` opens libalpm (`dlopen`) and fills the
 //! slots while pactor reads its command line and configuration and starts
 //! the download process. A call that comes before the slots are filled
-//! waits for the load (or makes it); a function this libalpm lacks ends
-//! pactor with the loader's kind of error when it is called, not before.
+//! waits for the load (or makes it). A libalpm that cannot be opened, or
+//! lacks one of the functions, ends pactor with the loader's kind of error
+//! at its first call to libalpm, before libalpm has done anything.
 //! That wait must not happen in a signal handler: src/signals.rs calls
 //! libalpm only with a handle, which exists only after the load.
 //!
@@ -73,12 +74,26 @@ fn loaded() -> Result<(), &'static str> {
                 .and_then(|p| open(&p).ok())
                 .ok_or(e)
         })?;
+        // Every one must be there, as for a binary bound at its start:
+        // the first call to libalpm ends pactor otherwise, before libalpm
+        // has done anything (no lock taken, nothing half-done).
+        let mut missing = None;
         for (i, name) in NAMES.iter().enumerate() {
             // SAFETY: `lib` is an open handle, `name` a C string.
             let f = unsafe { libc::dlsym(lib, name.as_ptr()) };
+            if f.is_null() && missing.is_none() {
+                missing = Some(name);
+            }
             slot(i).store(f as usize, Ordering::Release);
         }
-        Ok(())
+        match missing {
+            Some(name) => Err(format!(
+                "{}: undefined symbol: {}",
+                SONAME.to_string_lossy(),
+                name.to_string_lossy()
+            )),
+            None => Ok(()),
+        }
     });
     loaded.as_ref().map(|_| ()).map_err(String::as_str)
 }
@@ -114,8 +129,7 @@ fn fail(what: &str) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-/// Slot `i`: the address of libalpm's function `NAMES[i]`, 0 until loaded
-/// (or when this libalpm lacks it).
+/// Slot `i`: the address of libalpm's function `NAMES[i]`, 0 until loaded.
 fn slot(i: usize) -> &'static AtomicUsize {
     assert!(i < NAMES.len());
     // SAFETY: `pactor_alpm_slots` is an array of NAMES.len() 8-byte aligned
@@ -140,15 +154,8 @@ extern "C" fn pactor_alpm_resolve(at: *const usize) -> usize {
         fail(e);
     }
     let base = std::ptr::addr_of!(pactor_alpm_slots) as usize;
-    let i = (at as usize - base) / 8;
-    match slot(i).load(Ordering::Acquire) {
-        0 => fail(&format!(
-            "{}: undefined symbol: {}",
-            SONAME.to_string_lossy(),
-            NAMES[i].to_string_lossy()
-        )),
-        f => f,
-    }
+    // Filled, all of them: `loaded` would have failed otherwise.
+    slot((at as usize - base) / 8).load(Ordering::Acquire)
 }
 
 /// The trampolines: per function, jump through its slot when it is
@@ -214,7 +221,8 @@ macro_rules! trampolines {
     };
 }
 
-// Every function alpm-sys 5.0.1 declares (libalpm 16 and its git version).
+// Every function alpm-sys 5.0.1 declares for libalpm 16 (its src/ffi.rs):
+// all that libalpm 16.0 exports.
 trampolines! {
     alpm_add_pkg alpm_capabilities alpm_checkconflicts alpm_checkdeps
     alpm_compute_md5sum alpm_compute_sha256sum alpm_conflict_free
@@ -245,7 +253,7 @@ trampolines! {
     alpm_option_get_assumeinstalled alpm_option_get_cachedirs
     alpm_option_get_checkspace alpm_option_get_dbext alpm_option_get_dbpath
     alpm_option_get_default_siglevel alpm_option_get_disable_dl_timeout
-    alpm_option_get_disable_sandbox alpm_option_get_disable_sandbox_filesystem
+     alpm_option_get_disable_sandbox_filesystem
     alpm_option_get_disable_sandbox_syscalls alpm_option_get_dlcb
     alpm_option_get_dlcb_ctx alpm_option_get_eventcb
     alpm_option_get_eventcb_ctx alpm_option_get_fetchcb
@@ -268,7 +276,7 @@ trampolines! {
     alpm_option_set_assumeinstalled alpm_option_set_cachedirs
     alpm_option_set_checkspace alpm_option_set_dbext
     alpm_option_set_default_siglevel alpm_option_set_disable_dl_timeout
-    alpm_option_set_disable_sandbox alpm_option_set_disable_sandbox_filesystem
+     alpm_option_set_disable_sandbox_filesystem
     alpm_option_set_disable_sandbox_syscalls alpm_option_set_dlcb
     alpm_option_set_eventcb alpm_option_set_fetchcb alpm_option_set_gpgdir
     alpm_option_set_hookdirs alpm_option_set_ignoregroups

@@ -63,3 +63,37 @@ fn a_libalpm_that_cannot_load_ends_pactor_like_the_loader() {
         "{help:?}"
     );
 }
+
+/// Given a libalpm.so.16 that loads but has none of libalpm's functions (a
+/// shared library built here from an empty C file), when pactor needs
+/// libalpm, then it ends at its first call as a binary bound at its start
+/// would: "undefined symbol", exit 127, nothing done.
+#[test]
+fn a_libalpm_without_its_functions_ends_pactor_at_the_first_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("empty.c");
+    std::fs::write(&source, "int pactor_test_nothing;\n").unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(tmp.path().join("libalpm.so.16"))
+        .arg(&source)
+        .output()
+        .expect("a C compiler (cc) runs");
+    assert!(built.status.success(), "{built:?}");
+    let out = Command::new(bins::pactor())
+        .arg("--version")
+        .env_clear()
+        .env("LC_ALL", "C")
+        .env("LD_LIBRARY_PATH", tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(
+        stderr.starts_with(
+            "pactor: error while loading shared libraries: libalpm.so.16: undefined symbol: alpm_"
+        ),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
