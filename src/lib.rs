@@ -118,7 +118,7 @@ fn run_sync(mut args: Args, pactor: config::PactorSettings) -> i32 {
     output::set_logmask(mask);
     // (libalpm's version only when it is printed: asking for it waits for
     // libalpm to load, which the steps up to the databases need not.)
-    if mask & 4 != 0 {
+    if output::debug_enabled() {
         output::debug(&format!(
             "pactor v{} - libalpm v{}",
             env!("CARGO_PKG_VERSION"),

@@ -149,9 +149,14 @@ pub fn warning(msg: &str) {
     eprintln!("{}{msg}", warning_prefix());
 }
 
+/// Whether `--debug` is on.
+pub fn debug_enabled() -> bool {
+    logmask() & 4 != 0
+}
+
 /// `debug: msg` on stderr when `--debug` is on.
 pub fn debug(msg: &str) {
-    if logmask() & 4 != 0 {
+    if debug_enabled() {
         eprintln!("debug: {msg}");
     }
 }

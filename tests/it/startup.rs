@@ -38,15 +38,7 @@ fn the_binary_does_not_link_libalpm() {
 fn a_libalpm_that_cannot_load_ends_pactor_like_the_loader() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("libalpm.so.16"), b"").unwrap();
-    let run = |arg: &str| {
-        Command::new(bins::pactor())
-            .arg(arg)
-            .env_clear()
-            .env("LC_ALL", "C")
-            .env("LD_LIBRARY_PATH", tmp.path())
-            .output()
-            .unwrap()
-    };
+    let run = |arg: &str| pactor_with_libs_from(tmp.path(), arg);
     let out = run("--version");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(127), "{out:?}");
@@ -80,13 +72,7 @@ fn a_libalpm_without_its_functions_ends_pactor_at_the_first_call() {
         .output()
         .expect("a C compiler (cc) runs");
     assert!(built.status.success(), "{built:?}");
-    let out = Command::new(bins::pactor())
-        .arg("--version")
-        .env_clear()
-        .env("LC_ALL", "C")
-        .env("LD_LIBRARY_PATH", tmp.path())
-        .output()
-        .unwrap();
+    let out = pactor_with_libs_from(tmp.path(), "--version");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(127), "{out:?}");
     assert!(
@@ -96,4 +82,15 @@ fn a_libalpm_without_its_functions_ends_pactor_at_the_first_call() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+/// `pactor arg` with only `LC_ALL=C` and `dir` first on the library path.
+fn pactor_with_libs_from(dir: &std::path::Path, arg: &str) -> std::process::Output {
+    Command::new(bins::pactor())
+        .arg(arg)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .env("LD_LIBRARY_PATH", dir)
+        .output()
+        .unwrap()
 }
